@@ -1,0 +1,76 @@
+"""Domain errors. Each carries the HTTP status it maps to and a message that says how to fix it.
+
+This module imports nothing internal so every layer (media, engine, api) can raise these.
+"""
+
+from __future__ import annotations
+
+
+class Sam3Error(Exception):
+    """Base class: a client-visible failure with a status code and a machine-readable code."""
+
+    status_code: int = 400
+    code: str = "bad_request"
+
+    def __init__(self, message: str, *, field: str | None = None, headers: dict[str, str] | None = None):
+        super().__init__(message)
+        self.message = message
+        self.field = field
+        self.headers = headers or {}
+
+
+class InvalidImage(Sam3Error):
+    """The bytes are not a decodable image of a supported format."""
+
+    code = "invalid_image"
+
+
+class ImageTooLarge(Sam3Error):
+    """Upload, download or decoded pixel count exceeds a configured limit."""
+
+    status_code = 413
+    code = "image_too_large"
+
+
+class InvalidPrompt(Sam3Error):
+    """A prompt (box, point, label, text, threshold) is malformed or outside the image."""
+
+    status_code = 422
+    code = "invalid_prompt"
+
+
+class UrlNotAllowed(Sam3Error):
+    """The image URL's scheme or address is not allowed (SSRF protection)."""
+
+    code = "url_not_allowed"
+
+
+class UrlFetchFailed(Sam3Error):
+    """The image URL could not be fetched (connection error, HTTP error, timeout, too many redirects)."""
+
+    code = "url_fetch_failed"
+
+
+class NotFound(Sam3Error):
+    """A referenced resource (image_id, session) does not exist or has expired."""
+
+    status_code = 404
+    code = "not_found"
+
+
+class ModelNotReady(Sam3Error):
+    """The model is still loading or failed to load."""
+
+    status_code = 503
+    code = "model_not_ready"
+
+
+class EngineBusy(Sam3Error):
+    """The model worker's queue is full; the client should retry later."""
+
+    status_code = 503
+    code = "engine_busy"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+        self.retry_after_s = retry_after_s
