@@ -1,0 +1,231 @@
+"""The loaded SAM 3 model and the three primitive operations every prompt kind is built from.
+
+- encode():  the vision backbone, once per image -> detector features + tracker features (cached by caller)
+- detect():  concept prompts (text and/or exemplar boxes) through the detector head
+- decode():  points / boxes through the tracker's prompt encoder + mask decoder (interactive, SAM-style)
+
+One Sam3VideoModel holds the detector and the tracker over ONE vision backbone; the tracker's features come
+from that backbone through `tracker_neck` (Sam3VideoModel.get_vision_features_for_tracker), so no second ViT
+is ever loaded. Every method here runs on the model thread only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import math
+from collections import OrderedDict
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel
+from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
+
+log = logging.getLogger(__name__)
+TEXT_CACHE_ENTRIES = 256
+
+
+@dataclass
+class ImageEmbedding:
+    """Backbone output for one image: what every later prompt on the same pixels reuses."""
+
+    detector: Sam3VisionEncoderOutput  # FPN levels + position encodings for the detector head
+    tracker: list[torch.Tensor]  # (1, C, H, W) per level, ready for the tracker's mask decoder
+    original_size: tuple[int, int]  # (height, width)
+
+    @property
+    def nbytes(self) -> int:
+        tensors = [*self.detector.fpn_hidden_states, *self.detector.fpn_position_encoding, *self.tracker]
+        return sum(t.numel() * t.element_size() for t in tensors)
+
+
+@dataclass
+class Detections:
+    """Detector output for one concept, already at the original image size."""
+
+    masks: torch.Tensor  # (N, H, W) bool
+    boxes: torch.Tensor  # (N, 4) xyxy pixels
+    scores: torch.Tensor  # (N,)
+
+
+def pick_device(requested: str) -> torch.device:
+    if requested == "cuda" and not torch.cuda.is_available():
+        raise RuntimeError("SAM3_DEVICE=cuda but torch sees no CUDA device; use SAM3_DEVICE=auto or cpu")
+    if requested == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    return torch.device(requested)
+
+
+def configure_torch(device: torch.device, num_threads: int | None) -> None:
+    """TF32 on CUDA (bf16 autocast is applied per call); an explicit thread count on CPU."""
+    if device.type == "cuda":
+        torch.backends.cuda.matmul.allow_tf32 = True
+        torch.backends.cudnn.allow_tf32 = True
+    elif num_threads:
+        torch.set_num_threads(num_threads)
+
+
+def probability_to_logit(probability: float) -> float:
+    """Mask thresholds are probabilities for clients; the tracker's decoder emits logits."""
+    p = min(max(probability, 1e-6), 1 - 1e-6)
+    return math.log(p / (1 - p))
+
+
+class Sam3Runtime:
+    """A loaded checkpoint on one device. Not thread-safe by design: only the model thread calls it."""
+
+    def __init__(self, model: Sam3VideoModel, processor: Sam3Processor, device: torch.device):
+        self.model = model.eval().to(device)
+        self.processor = processor
+        self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
+        self.device = device
+        self._text_cache: OrderedDict[str, object] = OrderedDict()
+
+    @classmethod
+    def from_pretrained(cls, source: str, device: torch.device, token: str | None = None) -> "Sam3Runtime":
+        """Load a sam3_video checkpoint (hub id or directory): weights, processor and tokenizer."""
+        model = Sam3VideoModel.from_pretrained(source, token=token, dtype=torch.float32)
+        processor = Sam3Processor.from_pretrained(source, token=token)
+        return cls(model, processor, device)
+
+    @property
+    def parameter_count(self) -> int:
+        return sum(p.numel() for p in self.model.parameters())
+
+    @property
+    def weight_bytes(self) -> int:
+        return sum(p.numel() * p.element_size() for p in self.model.parameters())
+
+    def _autocast(self):
+        if self.device.type == "cuda":
+            return torch.autocast("cuda", dtype=torch.bfloat16)
+        return contextlib.nullcontext()
+
+    @torch.inference_mode()
+    def encode(self, pixels: np.ndarray) -> ImageEmbedding:
+        """Run the vision backbone once and derive both heads' features from it."""
+        inputs = self.processor.image_processor(images=pixels, return_tensors="pt")
+        pixel_values = inputs["pixel_values"].to(self.device)
+        with self._autocast():
+            vision = self.model.detector_model.get_vision_features(pixel_values=pixel_values)
+            feature_maps, _ = self.model.get_vision_features_for_tracker(vision_embeds=vision)
+        tracker = self.model.tracker_model
+        feature_maps = list(feature_maps)
+        feature_maps[-1] = feature_maps[-1] + tracker.no_memory_embedding  # image mode: no video memory
+        tracker_features = [
+            level.permute(1, 2, 0).reshape(1, -1, *size)
+            for level, size in zip(feature_maps, tracker.backbone_feature_sizes)
+        ]
+        # Keep only what the heads read; the ViT's last_hidden_state is large and no longer needed.
+        detector = Sam3VisionEncoderOutput(
+            fpn_hidden_states=vision.fpn_hidden_states, fpn_position_encoding=vision.fpn_position_encoding
+        )
+        return ImageEmbedding(detector=detector, tracker=tracker_features, original_size=pixels.shape[:2])
+
+    def _text_features(self, text: str):
+        cached = self._text_cache.get(text)
+        if cached is not None:
+            self._text_cache.move_to_end(text)
+            return cached
+        tokens = self.processor.tokenizer(text, padding="max_length", max_length=32, return_tensors="pt")
+        tokens = {name: tensor.to(self.device) for name, tensor in tokens.items()}
+        with self._autocast():
+            features = self.model.detector_model.get_text_features(**tokens, return_dict=True)
+        self._text_cache[text] = (features, tokens["attention_mask"])
+        if len(self._text_cache) > TEXT_CACHE_ENTRIES:
+            self._text_cache.popitem(last=False)
+        return self._text_cache[text]
+
+    @torch.inference_mode()
+    def detect(
+        self,
+        embedding: ImageEmbedding,
+        text: str | None,
+        exemplar_boxes: list[list[float]] | None,
+        exemplar_labels: list[int] | None,
+        confidence_threshold: float,
+        mask_threshold: float,
+    ) -> Detections:
+        """Find every instance of a concept given by text, exemplar boxes (xyxy pixels), or both."""
+        height, width = embedding.original_size
+        # Sam3Processor turns xyxy pixels into normalised cxcywh and substitutes "visual" for a missing text.
+        prompt = self.processor(
+            text=text,
+            input_boxes=[exemplar_boxes] if exemplar_boxes else None,
+            input_boxes_labels=[exemplar_labels] if exemplar_boxes else None,
+            original_sizes=[[height, width]],
+            return_tensors="pt",
+        )
+        text_features, attention_mask = self._text_features(text or "visual")
+        boxes = prompt.get("input_boxes")
+        labels = prompt.get("input_boxes_labels")
+        with self._autocast():
+            outputs = self.model.detector_model(
+                vision_embeds=embedding.detector,
+                text_embeds=text_features,
+                attention_mask=attention_mask,
+                input_boxes=None if boxes is None else boxes.to(self.device),
+                input_boxes_labels=None if labels is None else labels.to(self.device),
+            )
+        for name in ("pred_masks", "pred_boxes", "pred_logits", "presence_logits"):
+            setattr(outputs, name, getattr(outputs, name).float())
+        result = self.processor.post_process_instance_segmentation(
+            outputs, threshold=confidence_threshold, mask_threshold=mask_threshold, target_sizes=[(height, width)]
+        )[0]
+        return Detections(masks=result["masks"].bool(), boxes=result["boxes"], scores=result["scores"])
+
+    @torch.inference_mode()
+    def decode(
+        self,
+        embedding: ImageEmbedding,
+        points: list[list[list[float]]] | None = None,
+        labels: list[list[int]] | None = None,
+        boxes: list[list[float]] | None = None,
+        multimask: bool = False,
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Tracker prompt decoder for a batch of objects (points (O, P, 2) and/or one box (O, 4) each).
+
+        Returns low-resolution mask logits (O, K, h, w) and predicted IoU (O, K), K = 3 if multimask else 1.
+        Coordinates are original image pixels; the tracker processor maps them to the model's input grid.
+        """
+        height, width = embedding.original_size
+        prompt = self.tracker_processor(
+            input_points=[points] if points is not None else None,
+            input_labels=[labels] if labels is not None else None,
+            input_boxes=[boxes] if boxes is not None else None,
+            original_sizes=[[height, width]],
+            return_tensors="pt",
+        )
+        tracker = self.model.tracker_model
+
+        def on_device(name: str):
+            value = prompt.get(name)
+            return None if value is None else value.to(self.device)
+
+        with self._autocast():
+            sparse, dense = tracker.prompt_encoder(
+                input_points=on_device("input_points"),
+                input_labels=on_device("input_labels"),
+                input_boxes=on_device("input_boxes"),
+                input_masks=None,
+            )
+            low_res_masks, iou_scores, _, _ = tracker.mask_decoder(
+                image_embeddings=embedding.tracker[-1],
+                image_positional_embeddings=tracker.get_image_wide_positional_embeddings(),
+                sparse_prompt_embeddings=sparse,
+                dense_prompt_embeddings=dense,
+                multimask_output=multimask,
+                high_resolution_features=embedding.tracker[:-1],
+            )
+        return low_res_masks[0].float(), iou_scores[0].float()
+
+    @torch.inference_mode()
+    def upscale(self, low_res_logits: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:
+        """Low-resolution logits (N, h, w) -> logits (N, H, W) at the original image size."""
+        if low_res_logits.shape[0] == 0:
+            return low_res_logits.new_zeros((0, *original_size))
+        upscaled = self.tracker_processor.post_process_masks(
+            [low_res_logits[None]], original_sizes=[list(original_size)], binarize=False
+        )[0]
+        return upscaled[0]
