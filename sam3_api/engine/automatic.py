@@ -33,11 +33,14 @@ def stability_scores(logits: torch.Tensor, threshold: float, offset: float) -> t
 
 
 def _boxes_of(masks: torch.Tensor) -> torch.Tensor:
-    """xyxy boxes of boolean masks; [0, 0, 0, 0] for empty ones (torchvision's helper needs non-empty)."""
+    """xyxy pixel-edge boxes of boolean masks (a full mask -> [0, 0, W, H]); [0, 0, 0, 0] when empty.
+
+    torchvision's helper returns the last pixel's index, so add 1 to x2, y2: the box then covers the pixels.
+    """
     boxes = torch.zeros((masks.shape[0], 4), dtype=torch.float32)
     non_empty = masks.flatten(1).any(-1)
     if non_empty.any():
-        boxes[non_empty] = masks_to_boxes(masks[non_empty]).float()
+        boxes[non_empty] = masks_to_boxes(masks[non_empty]).float() + torch.tensor([0.0, 0.0, 1.0, 1.0])
     return boxes
 
 

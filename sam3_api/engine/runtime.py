@@ -105,6 +105,8 @@ class Sam3Runtime:
     @torch.inference_mode()
     def encode(self, pixels: np.ndarray) -> ImageEmbedding:
         """Run the vision backbone once and derive both heads' features from it."""
+        if not pixels.flags.writeable:  # torch.from_numpy inside the processor warns on read-only arrays
+            pixels = pixels.copy()
         inputs = self.processor.image_processor(images=pixels, return_tensors="pt")
         pixel_values = inputs["pixel_values"].to(self.device)
         with self._autocast():
