@@ -1,0 +1,53 @@
+# sam3-api: FastAPI server for SAM 3, CUDA-capable.
+#
+#   docker build -t sam3-api .
+#   docker run --gpus all -p 8000:8000 -e HF_TOKEN -v sam3-data:/data sam3-api
+#   (or: docker compose up --build)
+#
+# Base image: python:3.11-slim(-bookworm), not nvidia/cuda. torch 2.14.1 from PyPI is a CUDA 13.0 build that brings its
+# own CUDA runtime, cuBLAS, cuDNN, NCCL ... as nvidia-* / cuda-toolkit wheels in site-packages, so a CUDA base
+# image would only add a second, unused copy of those libraries (several GB). The host needs only the NVIDIA
+# driver (>= 580, for CUDA 13.0) and the NVIDIA Container Toolkit, which mounts the driver in at `--gpus`.
+# Without a GPU the same image runs on CPU (SAM3_DEVICE=auto picks it).
+FROM python:3.11-slim-bookworm
+
+ENV PYTHONDONTWRITEBYTECODE=1 \
+    PYTHONUNBUFFERED=1 \
+    PIP_NO_CACHE_DIR=1 \
+    PIP_DISABLE_PIP_VERSION_CHECK=1 \
+    HOST=0.0.0.0 \
+    PORT=8000
+# Model weights (the Hugging Face cache) and the generated dev-tiny checkpoint live on the /data volume, so
+# they survive container re-creation and are downloaded once.
+ENV HF_HOME=/data/hf \
+    SAM3_CACHE_DIR=/data/sam3-api
+# Read by the NVIDIA Container Toolkit: expose the GPUs and the driver's compute libraries (and nvidia-smi).
+ENV NVIDIA_VISIBLE_DEVICES=all \
+    NVIDIA_DRIVER_CAPABILITIES=compute,utility
+
+# Non-root user; /data is created and owned by it before VOLUME so a new named volume inherits the ownership.
+RUN groupadd --system --gid 10001 app \
+    && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
+    && mkdir -p /data/hf /data/sam3-api \
+    && chown -R app:app /data
+
+WORKDIR /app
+
+# Dependencies first, so code changes do not re-download torch.
+COPY requirements.txt ./
+RUN pip install --no-cache-dir -r requirements.txt
+
+COPY app.py ./
+COPY sam3_api/ ./sam3_api/
+COPY static/ ./static/
+
+USER app
+VOLUME ["/data"]
+EXPOSE 8000
+
+# Healthy only once the model is loaded: GET /health must answer 2xx with "model_loaded": true. urllib, so no
+# curl in the image. The long start period covers the first start's download of the weights (a few GB).
+HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \
+    CMD ["python", "-c", "import json, os, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=8); sys.exit(0 if json.load(r).get('model_loaded') is True else 1)"]
+
+CMD ["python", "app.py"]
