@@ -1,0 +1,43 @@
+"""Shared fixtures: the real dev-tiny engine, apps over it, and images of awkward shapes."""
+
+from __future__ import annotations
+
+import io
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from sam3_api.config import Settings
+from sam3_api.engine.engine import Sam3Engine
+
+REPO = Path(__file__).resolve().parent.parent
+SAMPLES = REPO / "tests" / "data"
+# One cache for the whole run (and the next): dev-tiny is generated once, deterministically.
+CACHE_DIR = Path(os.environ.get("SAM3_TEST_CACHE_DIR", REPO / ".cache" / "test"))
+
+
+def dev_settings(**overrides) -> Settings:
+    return Settings(model="dev-tiny", cache_dir=CACHE_DIR, **overrides)
+
+
+def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
+    return (np.random.default_rng(seed).random((height, width, 3)) * 255).astype(np.uint8)
+
+
+def png_bytes(pixels: np.ndarray) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def engine() -> Sam3Engine:
+    """A ready dev-tiny engine shared by the engine tests (its state is per call, never per test)."""
+    engine = Sam3Engine(dev_settings())
+    status = engine.wait_ready(timeout=300)
+    assert status.ready, status.error
+    yield engine
+    engine.stop()

@@ -1,0 +1,246 @@
+"""The real engine on the dev-tiny checkpoint: every prompt kind, coordinates, thresholds, cache, weights."""
+
+from __future__ import annotations
+
+import asyncio
+
+import numpy as np
+import pytest
+import torch
+
+from sam3_api.engine.types import AutoParams, PreparedImage
+from sam3_api.errors import InvalidPrompt
+from tests.conftest import random_image
+
+SHAPES = [(360, 640), (640, 360)]  # (height, width): landscape and portrait
+LOOSE_AUTO = AutoParams(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+
+
+def run(coro):
+    return asyncio.run(coro)
+
+
+def _check_instances(result, height: int, width: int) -> None:
+    """Masks at the original size, boxes in original pixels, scores sorted best first."""
+    assert result.masks.dtype == bool
+    assert result.masks.shape[1:] == (height, width)
+    assert result.boxes.shape == (result.num_masks, 4)
+    assert result.scores.shape == (result.num_masks,)
+    assert np.all(np.diff(result.scores) <= 1e-7), "scores must be sorted best first"
+    if result.num_masks:
+        assert result.boxes[:, [0, 2]].min() >= -1e-3 and result.boxes[:, [0, 2]].max() <= width + 1e-3
+        assert result.boxes[:, [1, 3]].min() >= -1e-3 and result.boxes[:, [1, 3]].max() <= height + 1e-3
+        assert np.all(result.boxes[:, 2] >= result.boxes[:, 0]) and np.all(result.boxes[:, 3] >= result.boxes[:, 1])
+
+
+class Capture:
+    """Records the inputs a submodule receives: proves how prompts are mapped into the model."""
+
+    def __init__(self, module: torch.nn.Module):
+        self.calls: list[dict] = []
+        self.handle = module.register_forward_pre_hook(self._hook, with_kwargs=True)
+
+    def _hook(self, module, args, kwargs):
+        self.calls.append({k: v.detach().clone() if isinstance(v, torch.Tensor) else v for k, v in kwargs.items()})
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.handle.remove()
+
+
+@pytest.mark.parametrize("height,width", SHAPES)
+def test_text_prompt_returns_instances_at_original_size(engine, height, width):
+    image = random_image(height, width)
+    [result] = run(engine.segment_text(image, ["cat"], confidence_threshold=0.0))
+    assert result.num_masks == engine.runtime.model.config.detector_config.detr_decoder_config.num_queries
+    assert result.prompt == "cat"
+    _check_instances(result, height, width)
+
+
+def test_several_texts_each_get_their_own_results(engine):
+    results = run(engine.segment_text(random_image(360, 640), ["cat", "dog", "red cup"], confidence_threshold=0.0))
+    assert [r.prompt for r in results] == ["cat", "dog", "red cup"]
+    assert all(r.num_masks > 0 for r in results)
+    assert not np.allclose(results[0].scores, results[1].scores), "different texts must give different scores"
+
+
+@pytest.mark.parametrize("height,width", SHAPES)
+def test_exemplar_boxes_reach_the_detector_normalised_to_the_image(engine, height, width):
+    box = [width * 0.25, height * 0.5, width * 0.75, height * 1.0]
+    with Capture(engine.runtime.model.detector_model.geometry_encoder) as capture:
+        [result] = run(engine.segment_text(random_image(height, width), [None], exemplar_boxes=[box],
+                                           exemplar_labels=[1], confidence_threshold=0.0))
+    sent = capture.calls[-1]["box_embeddings"][0, 0].tolist()  # normalised cx, cy, w, h
+    assert sent == pytest.approx([0.5, 0.75, 0.5, 0.5], abs=1e-5)
+    assert result.prompt == "exemplars"
+    _check_instances(result, height, width)
+
+
+def test_negative_exemplar_changes_the_detection(engine):
+    image = random_image(360, 640, seed=3)
+    box_a, box_b = [10, 10, 200, 200], [300, 100, 600, 300]
+    [positive] = run(engine.segment_text(image, ["cat"], exemplar_boxes=[box_a, box_b], exemplar_labels=[1, 1],
+                                         confidence_threshold=0.0))
+    [negative] = run(engine.segment_text(image, ["cat"], exemplar_boxes=[box_a, box_b], exemplar_labels=[1, 0],
+                                         confidence_threshold=0.0))
+    assert not np.allclose(positive.scores, negative.scores)
+
+
+@pytest.mark.parametrize("height,width", SHAPES)
+def test_each_box_yields_one_object_in_original_coordinates(engine, height, width):
+    boxes = [[0, 0, width / 2, height / 2], [width / 4, height / 4, width, height]]
+    with Capture(engine.runtime.model.tracker_model.prompt_encoder) as capture:
+        result = run(engine.segment_boxes(random_image(height, width), boxes))
+    size = engine.runtime.model.config.tracker_config.image_size
+    sent = capture.calls[-1]["input_boxes"][0].tolist()
+    assert sent[0] == pytest.approx([0, 0, size / 2, size / 2], abs=1e-4)
+    assert sent[1] == pytest.approx([size / 4, size / 4, size, size], abs=1e-4)
+    assert result.num_masks == 2 and sorted(result.prompt_indices.tolist()) == [0, 1]
+    _check_instances(result, height, width)
+
+
+@pytest.mark.parametrize("height,width", SHAPES)
+def test_points_with_a_box_yield_one_object(engine, height, width):
+    points, labels = [[width * 0.5, height * 0.25], [width * 0.1, height * 0.9]], [1, 0]
+    with Capture(engine.runtime.model.tracker_model.prompt_encoder) as capture:
+        result = run(engine.segment_points(random_image(height, width), points, labels,
+                                           box=[0, 0, width * 0.8, height]))
+    size = engine.runtime.model.config.tracker_config.image_size
+    call = capture.calls[-1]
+    expected = [[size * 0.5, size * 0.25], [size * 0.1, size * 0.9]]
+    np.testing.assert_allclose(call["input_points"][0, 0].numpy(), expected, atol=1e-4)
+    np.testing.assert_allclose(call["input_boxes"][0, 0].numpy(), [0, 0, size * 0.8, size], atol=1e-4)
+    assert call["input_labels"][0, 0].tolist() == [1, 0]
+    assert result.num_masks == 1
+    _check_instances(result, height, width)
+
+
+def test_single_point_multimask_returns_three_candidates_best_first(engine):
+    result = run(engine.segment_points(random_image(360, 640), [[100, 100]], [1], multimask=True))
+    assert result.num_masks == 3
+    single = run(engine.segment_points(random_image(360, 640), [[100, 100]], [1]))
+    assert single.num_masks == 1 and single.scores[0] == pytest.approx(result.scores[0])
+
+
+@pytest.mark.parametrize("height,width", SHAPES)
+def test_automatic_segmentation_finds_sorted_deduplicated_masks(engine, height, width):
+    result = run(engine.segment_auto(random_image(height, width), LOOSE_AUTO))
+    assert result.num_masks >= 1
+    _check_instances(result, height, width)
+
+
+def test_automatic_quality_filter_and_limits_are_honoured(engine):
+    image = random_image(360, 640, seed=5)
+    assert run(engine.segment_auto(image, AutoParams(points_per_side=4, pred_iou_thresh=1.0))).num_masks == 0
+    many = run(engine.segment_auto(image, AutoParams(points_per_side=6, pred_iou_thresh=0.0,
+                                                     stability_score_thresh=0.0, box_nms_thresh=1.0)))
+    capped = run(engine.segment_auto(image, AutoParams(points_per_side=6, pred_iou_thresh=0.0,
+                                                       stability_score_thresh=0.0, box_nms_thresh=1.0, max_masks=2)))
+    assert many.num_masks > 2 and capped.num_masks == 2
+    assert capped.scores.tolist() == pytest.approx(many.scores[:2].tolist())
+
+
+def test_confidence_threshold_is_honoured_and_does_not_leak(engine):
+    image = random_image(360, 640, seed=7)
+    [everything] = run(engine.segment_text(image, ["cat"], confidence_threshold=0.0))
+    cut = float(np.median(everything.scores))
+    [strict] = run(engine.segment_text(image, ["cat"], confidence_threshold=cut))
+    [again] = run(engine.segment_text(image, ["cat"], confidence_threshold=0.0))
+    assert 0 < strict.num_masks < everything.num_masks
+    assert strict.scores.min() > cut
+    assert again.num_masks == everything.num_masks, "a strict call must not change the next call"
+
+
+def test_mask_threshold_is_honoured_and_does_not_leak(engine):
+    image = random_image(360, 640, seed=8)
+    args = (image, [[50, 50, 600, 300]])
+    low = run(engine.segment_boxes(*args, mask_threshold=0.3))
+    high = run(engine.segment_boxes(*args, mask_threshold=0.9))
+    default = run(engine.segment_boxes(*args))
+    assert high.masks.sum() < low.masks.sum()
+    assert np.all(high.masks <= low.masks), "a higher threshold keeps a subset of the pixels"
+    again = run(engine.segment_boxes(*args, mask_threshold=0.5))
+    assert np.array_equal(default.masks, again.masks)
+
+
+def test_backbone_runs_once_per_image_for_every_prompt_kind(engine):
+    calls = []
+    handle = engine.runtime.model.detector_model.vision_encoder.register_forward_hook(lambda *a: calls.append(1))
+    try:
+        image = run(engine.prepare(random_image(300, 500, seed=11)))
+        run(engine.segment_text(image, ["cat", "dog"], confidence_threshold=0.0))
+        run(engine.segment_text(image, [None], exemplar_boxes=[[0, 0, 100, 100]]))
+        run(engine.segment_boxes(image, [[0, 0, 100, 100]]))
+        run(engine.segment_points(image.pixels.copy(), [[10, 10]], [1]))  # same pixels, new array: same key
+        run(engine.segment_auto(image, LOOSE_AUTO))
+        assert len(calls) == 1
+        run(engine.segment_points(random_image(300, 500, seed=12), [[10, 10]], [1]))
+        assert len(calls) == 2
+    finally:
+        handle.remove()
+
+
+WEIGHTS_PROBE = """
+import asyncio, gc, json, torch
+from tests.conftest import dev_settings, random_image
+from sam3_api.engine.engine import Sam3Engine
+from sam3_api.engine.types import AutoParams
+engine = Sam3Engine(dev_settings()); engine.wait_ready(300)
+image = random_image(120, 160)
+async def every_prompt_kind():
+    await engine.segment_text(image, ["cat"], exemplar_boxes=[[0, 0, 50, 50]])
+    await engine.segment_boxes(image, [[0, 0, 50, 50]])
+    await engine.segment_points(image, [[10, 10]], [1])
+    await engine.segment_auto(image, AutoParams(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0))
+asyncio.run(every_prompt_kind())
+gc.collect()
+alive = {id(o): o.numel() for o in gc.get_objects() if isinstance(o, torch.nn.Parameter)}
+modules = [o for o in gc.get_objects() if isinstance(o, torch.nn.Module)]
+for m in modules:
+    alive.update({id(p): p.numel() for p in m.parameters()})
+print(json.dumps({"alive": sum(alive.values()), "model": engine.runtime.parameter_count,
+                  "tracker_has_vit": engine.runtime.model.tracker_model.vision_encoder is not None}))
+"""
+
+
+def test_process_serving_every_prompt_kind_holds_one_copy_of_the_weights():
+    """In a fresh process, after every prompt kind ran, all live parameters are the one Sam3VideoModel's."""
+    import json
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    output = subprocess.run([sys.executable, "-c", WEIGHTS_PROBE], cwd=REPO, capture_output=True, text=True,
+                            timeout=300, check=True).stdout
+    figures = json.loads(output.strip().splitlines()[-1])
+    assert not figures["tracker_has_vit"], "the tracker must reuse the detector's backbone, not own a ViT"
+    assert figures["alive"] <= 1.05 * figures["model"], figures
+
+
+def test_prepared_image_key_depends_only_on_pixels():
+    pixels = random_image(50, 60)
+    assert PreparedImage.from_array(pixels).key == PreparedImage.from_array(pixels.copy()).key
+    changed = pixels.copy()
+    changed[0, 0, 0] ^= 1
+    assert PreparedImage.from_array(changed).key != PreparedImage.from_array(pixels).key
+
+
+@pytest.mark.parametrize("call,field", [
+    (lambda e, img: e.segment_boxes(img, [[10, 10, 5, 50]]), "boxes[0]"),
+    (lambda e, img: e.segment_boxes(img, [[10, 10, 700, 50]]), "boxes[0]"),
+    (lambda e, img: e.segment_boxes(img, [[float("nan"), 10, 20, 50]]), "boxes[0]"),
+    (lambda e, img: e.segment_points(img, [[10, 500]], [1]), "points"),
+    (lambda e, img: e.segment_points(img, [[10, 10]], [1, 0]), "labels"),
+    (lambda e, img: e.segment_points(img, [[10, 10]], [2]), "labels"),
+    (lambda e, img: e.segment_text(img, ["   "]), "text"),
+    (lambda e, img: e.segment_text(img, ["x" * 1000]), "text"),
+    (lambda e, img: e.segment_text(img, ["cat"], confidence_threshold=1.5), "confidence_threshold"),
+])
+def test_invalid_prompts_are_rejected_naming_the_field(engine, call, field):
+    with pytest.raises(InvalidPrompt) as caught:
+        run(call(engine, random_image(360, 640)))
+    assert caught.value.field == field
+    assert caught.value.status_code == 422
