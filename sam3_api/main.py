@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api.errors import install_error_handlers
+from .api.limits import BodySizeLimit, body_limit_for
 from .api.routes import health, segment, ws
 from .config import Settings
 from .engine.engine import Sam3Engine
@@ -49,6 +50,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
+    app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
         allow_methods=["*"], allow_headers=["*"],

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import io
 import os
+import struct
+import zlib
 from pathlib import Path
 
 import numpy as np
@@ -20,7 +22,7 @@ CACHE_DIR = Path(os.environ.get("SAM3_TEST_CACHE_DIR", REPO / ".cache" / "test")
 
 
 def dev_settings(**overrides) -> Settings:
-    return Settings(model="dev-tiny", cache_dir=CACHE_DIR, **overrides)
+    return Settings(**{"model": "dev-tiny", "cache_dir": CACHE_DIR, **overrides})
 
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -41,3 +43,13 @@ def engine() -> Sam3Engine:
     assert status.ready, status.error
     yield engine
     engine.stop()
+
+
+def _png_chunk(kind: bytes, body: bytes) -> bytes:
+    return struct.pack(">I", len(body)) + kind + body + struct.pack(">I", zlib.crc32(kind + body))
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """PNG signature + a valid IHDR claiming width x height, then a junk IDAT: a decompression bomb's header."""
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", ihdr) + _png_chunk(b"IDAT", b"junk") + _png_chunk(b"IEND", b"")

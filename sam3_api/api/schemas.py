@@ -37,7 +37,7 @@ def _parse_list(value: Any) -> Any:
 class ParamsBase(BaseModel):
     """Options every segmentation route accepts."""
 
-    model_config = ConfigDict(allow_inf_nan=False, extra="ignore", str_max_length=1_000_000)
+    model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
 
     return_visualization: bool = Field(False, description="Answer an image/png overlay instead of JSON.")
     mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Probability above which a pixel is in a mask.")

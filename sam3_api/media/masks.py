@@ -47,27 +47,54 @@ def mask_to_rle(mask: np.ndarray) -> dict[str, Any]:
     return {"size": [int(mask.shape[0]), int(mask.shape[1])], "counts": rle["counts"].decode("ascii")}
 
 
-def rle_to_mask(rle: dict[str, Any]) -> np.ndarray:
+def rle_to_mask(rle: dict[str, Any], *, expected_size: tuple[int, int] | None = None) -> np.ndarray:
     """Inverse of mask_to_rle; also accepts uncompressed RLE (counts as a list of ints).
 
-    Raises InvalidPrompt for malformed input, since RLE may arrive from a client (mask prompts).
+    Raises InvalidPrompt for malformed input, since RLE may arrive from a client (mask prompts). Pass
+    expected_size=(h, w) for client input: the size is then checked before anything is allocated.
     """
     try:
         height, width = (int(v) for v in rle["size"])
+        if height < 0 or width < 0:
+            raise ValueError("size must be non-negative")
+        if expected_size is not None and (height, width) != tuple(expected_size):
+            raise ValueError(f"size {[height, width]} does not match the image's {list(expected_size)}")
         counts = rle["counts"]
         if isinstance(counts, list):
-            if sum(int(c) for c in counts) != height * width:
-                raise ValueError("counts do not sum to height x width")
-            encoded = coco_mask.frPyObjects({"size": [height, width], "counts": counts}, height, width)
+            runs = [int(c) for c in counts]
         else:
-            raw = counts.encode("ascii") if isinstance(counts, str) else bytes(counts)
-            encoded = {"size": [height, width], "counts": raw}
-        decoded = coco_mask.decode(encoded)
+            runs = _compressed_runs(counts.encode("ascii") if isinstance(counts, str) else bytes(counts))
+        # Validate before decoding: pycocotools' decode would turn short or empty counts into
+        # uninitialised memory instead of failing.
+        if min(runs, default=0) < 0 or sum(runs) != height * width:
+            raise ValueError(f"run lengths must be >= 0 and sum to {height} x {width}")
     except (KeyError, TypeError, ValueError, UnicodeError) as exc:
         raise InvalidPrompt(f"not a valid COCO RLE ({{'size': [h, w], 'counts': ...}}): {exc}") from None
-    if decoded.shape != (height, width):
-        raise InvalidPrompt(f"RLE decodes to shape {decoded.shape}, expected {(height, width)}")
-    return decoded.astype(bool)
+    # Runs alternate background / object, starting with background, in column-major order.
+    values = np.zeros(len(runs), dtype=bool)
+    values[1::2] = True
+    return np.ascontiguousarray(np.repeat(values, runs).reshape(width, height).T)
+
+
+def _compressed_runs(counts: bytes) -> list[int]:
+    """Run lengths of a COCO compressed counts string (pycocotools' rleFrString, with bounds checks)."""
+    runs: list[int] = []
+    pos = 0
+    while pos < len(counts):
+        value, shift, more = 0, 0, True
+        while more:
+            if pos >= len(counts):
+                raise ValueError("counts string ends inside a run length")
+            char = counts[pos] - 48
+            value |= (char & 0x1F) << shift
+            more = bool(char & 0x20)
+            pos, shift = pos + 1, shift + 5
+            if not more and char & 0x10:
+                value -= 1 << shift  # sign-extend
+        if len(runs) > 2:
+            value += runs[-2]  # runs after the third are stored as deltas
+        runs.append(value)
+    return runs
 
 
 def mask_to_polygons(mask: np.ndarray) -> list[list[list[float]]]:

@@ -1,0 +1,246 @@
+"""Messages of WebSocket /ws/realtime: client messages as a discriminated union on `type`, server events.
+
+Client messages are validated strictly at the edge (finite coordinates, labels 0/1, thresholds in [0, 1]) but
+unknown extra fields are ignored, so seed 000's clients and newer clients both parse. Server events are
+models too, so every event has one documented shape; fields are only ever added, never renamed.
+The protocol itself is described in routes/ws.py.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any, Literal, Union
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+
+MaskFormat = Literal["png", "rle"]
+Coordinate = Annotated[float, Field(ge=-1e9, le=1e9)]  # finite; the image bounds are checked per session
+ObjectId = Annotated[int, Field(ge=1, le=1_000_000)]
+
+
+class ProtocolError(Exception):
+    """A message the server cannot act on; it becomes an error event and the socket stays open."""
+
+    def __init__(self, message: str, code: str = "invalid_message"):
+        super().__init__(message)
+        self.message = message
+        self.code = code
+
+
+class _Message(BaseModel):
+    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=64 * 1024**2)
+
+
+class InitMessage(_Message):
+    """Load an image: base64 / data URL (`image`), an http(s) URL (`image_url`) or a cached `image_id`."""
+
+    type: Literal["init"]
+    image: str | None = None
+    image_url: str | None = Field(None, max_length=8192)
+    image_id: str | None = Field(None, max_length=128)
+    mask_format: MaskFormat | None = None
+
+    @model_validator(mode="after")
+    def _one_source(self) -> "InitMessage":
+        given = [name for name in ("image", "image_url", "image_id") if getattr(self, name)]
+        if len(given) != 1:
+            raise ValueError("give exactly one of image (base64 or data URL), image_url or image_id")
+        return self
+
+
+class ClickMessage(_Message):
+    type: Literal["click"]
+    x: Coordinate
+    y: Coordinate
+    label: int = Field(1, ge=0, le=1, description="1 foreground (positive), 0 background (negative)")
+    object_id: ObjectId | None = None
+
+
+class BoxMessage(_Message):
+    type: Literal["box"]
+    x1: Coordinate
+    y1: Coordinate
+    x2: Coordinate
+    y2: Coordinate
+    object_id: ObjectId | None = None
+
+
+class SegmentMessage(_Message):
+    type: Literal["segment"]
+    object_id: ObjectId | None = None
+
+
+class TextMessage(_Message):
+    type: Literal["text"]
+    text: str = Field(min_length=1, max_length=10_000)
+    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    max_masks: int | None = Field(None, ge=1, le=1000)
+
+
+class NewObjectMessage(_Message):
+    type: Literal["new_object"]
+
+
+class UndoMessage(_Message):
+    type: Literal["undo"]
+    object_id: ObjectId | None = None
+
+
+class ResetMessage(_Message):
+    type: Literal["reset"]
+    object_id: ObjectId | None = None
+
+
+class SetOptionsMessage(_Message):
+    type: Literal["set_options"]
+    mask_format: MaskFormat | None = None
+    mask_threshold: float | None = Field(None, ge=0.0, le=1.0)
+
+
+class PingMessage(_Message):
+    type: Literal["ping"]
+
+
+class CloseMessage(_Message):
+    type: Literal["close"]
+
+
+ClientMessage = Annotated[
+    Union[
+        InitMessage, ClickMessage, BoxMessage, SegmentMessage, TextMessage, NewObjectMessage, UndoMessage,
+        ResetMessage, SetOptionsMessage, PingMessage, CloseMessage,
+    ],
+    Field(discriminator="type"),
+]
+_ADAPTER: TypeAdapter[Any] = TypeAdapter(ClientMessage)
+MESSAGE_TYPES = ("init", "click", "box", "segment", "text", "new_object", "undo", "reset", "set_options",
+                 "ping", "close")
+
+
+def parse_message(text: str | bytes) -> Any:
+    """Validate one frame; raises ProtocolError with a sentence saying what to send instead."""
+    try:
+        return _ADAPTER.validate_json(text)
+    except ValidationError as exc:
+        raise _describe(exc) from None
+
+
+def _describe(exc: ValidationError) -> ProtocolError:
+    errors = exc.errors(include_url=False)
+    kinds = {error["type"] for error in errors}
+    if "json_invalid" in kinds or "json_type" in kinds:
+        return ProtocolError("message is not valid JSON: send one JSON object per text frame", "invalid_json")
+    if "union_tag_not_found" in kinds:
+        return ProtocolError(f"message has no \"type\"; use one of {', '.join(MESSAGE_TYPES)}", "unknown_type")
+    if "union_tag_invalid" in kinds:
+        tag = str(errors[0].get("ctx", {}).get("tag", ""))[:40]
+        return ProtocolError(f"unknown message type {tag!r}; use one of {', '.join(MESSAGE_TYPES)}", "unknown_type")
+    parts = []
+    for error in errors:
+        location = ".".join(str(item) for item in error["loc"][1:]) or "message"
+        parts.append(f"{location}: {error['msg']}")
+    return ProtocolError("; ".join(parts))
+
+
+# ---------------------------------------------------------------------------------------------- server events
+class _Event(BaseModel):
+    def dump(self) -> dict[str, Any]:
+        return self.model_dump(mode="json")
+
+
+class SessionCreated(_Event):
+    type: Literal["session_created"] = "session_created"
+    session_id: str
+    idle_ttl_s: float
+
+
+class ImageLoaded(_Event):
+    type: Literal["image_loaded"] = "image_loaded"
+    width: int
+    height: int
+    image_id: str
+    object_id: int
+    latency_ms: float
+
+
+class PointAdded(_Event):
+    type: Literal["point_added"] = "point_added"
+    x: float
+    y: float
+    label: int
+    total_points: int
+    object_id: int
+
+
+class BoxAdded(_Event):
+    type: Literal["box_added"] = "box_added"
+    x1: float
+    y1: float
+    x2: float
+    y2: float
+    object_id: int
+
+
+class SegmentationResult(_Event):
+    type: Literal["segmentation_result"] = "segmentation_result"
+    mask: str | dict[str, Any]
+    score: float
+    num_points: int
+    box: list[float] | None  # xyxy of the mask; None when the mask is empty
+    area: int
+    object_id: int
+    image_id: str
+    mask_format: MaskFormat
+    latency_ms: float
+
+
+class TextResult(_Event):
+    type: Literal["text_result"] = "text_result"
+    text: str
+    num_masks: int
+    masks: list[str | dict[str, Any]]
+    scores: list[float]
+    boxes: list[list[float]]
+    image_id: str
+    mask_format: MaskFormat
+    latency_ms: float
+
+
+class ObjectCreated(_Event):
+    type: Literal["object_created"] = "object_created"
+    object_id: int
+
+
+class PromptRemoved(_Event):
+    type: Literal["prompt_removed"] = "prompt_removed"
+    object_id: int
+    kind: Literal["point", "box"]
+    total_points: int
+    has_box: bool
+
+
+class PointsCleared(_Event):
+    type: Literal["points_cleared"] = "points_cleared"
+    object_id: int | None  # None: every object was cleared
+    current_object_id: int
+
+
+class OptionsSet(_Event):
+    type: Literal["options_set"] = "options_set"
+    mask_format: MaskFormat
+    mask_threshold: float
+
+
+class Pong(_Event):
+    type: Literal["pong"] = "pong"
+
+
+class SessionClosed(_Event):
+    type: Literal["session_closed"] = "session_closed"
+    reason: str
+
+
+class ErrorEvent(_Event):
+    type: Literal["error"] = "error"
+    message: str
+    code: str
+    field: str | None = None
