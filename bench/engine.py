@@ -14,6 +14,7 @@ import argparse
 import asyncio
 import json
 import resource
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -30,11 +31,17 @@ FULL_DIR = Path.home() / ".cache" / "sam3-api" / "full-random"
 
 
 def full_size_checkpoint(path: Path = FULL_DIR) -> Path:
-    """The released architecture with random weights, written once like facebook/sam3's layout."""
-    from sam3_api.engine.devmodel import MARKER_FILE, dev_tokenizer, full_size_config, write_checkpoint
+    """The released architecture with random weights, written once like facebook/sam3's layout.
+
+    Built in a child process: building holds a second full copy of the weights, which must not count in
+    this process's peak RSS.
+    """
+    from sam3_api.engine.devmodel import MARKER_FILE
 
     if not (path / MARKER_FILE).exists():
-        write_checkpoint(path, full_size_config(), dev_tokenizer())
+        build = ("from pathlib import Path; from sam3_api.engine.devmodel import *; "
+                 f"write_checkpoint(Path({str(path)!r}), full_size_config(), dev_tokenizer())")
+        subprocess.run([sys.executable, "-c", build], check=True, cwd=Path(__file__).resolve().parent.parent)
     return path
 
 

@@ -36,6 +36,7 @@ original image. Errors always answer `{"detail", "status_code", "code"}`. The cl
 def create_app(settings: Settings | None = None, engine: Sam3Engine | None = None) -> FastAPI:
     """Build the application; tests pass their own Settings (and optionally a ready engine)."""
     settings = settings or Settings()
+    owns_engine = engine is None  # an engine passed in belongs to the caller, who stops it
     engine = engine or Sam3Engine(settings)
 
     @asynccontextmanager
@@ -45,7 +46,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
             yield
         finally:
             await ws.close_all_sessions(app)
-            engine.stop()
+            if owns_engine:
+                engine.stop()
 
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings

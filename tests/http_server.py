@@ -17,6 +17,7 @@ DATA = Path(__file__).resolve().parent / "data"
 # Real files served as-is: a photo for the positive cases, a PDF for "not an image".
 EXTRA_FILES = {
     "/chelsea.png": (DATA / "chelsea.png").read_bytes(),
+    "/astronaut.png": (DATA / "astronaut.png").read_bytes(),
     "/document.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
 }
 
