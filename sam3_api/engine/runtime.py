@@ -107,7 +107,8 @@ class Sam3Runtime:
         """Run the vision backbone once and derive both heads' features from it."""
         if not pixels.flags.writeable:  # torch.from_numpy inside the processor warns on read-only arrays
             pixels = pixels.copy()
-        inputs = self.processor.image_processor(images=pixels, return_tensors="pt")
+        # Say channels-last explicitly: for tiny images (1 x 3 x 3) the processor's guess can pick the wrong axis.
+        inputs = self.processor.image_processor(images=pixels, return_tensors="pt", input_data_format="channels_last")
         pixel_values = inputs["pixel_values"].to(self.device)
         with self._autocast():
             vision = self.model.detector_model.get_vision_features(pixel_values=pixel_values)

@@ -244,3 +244,14 @@ def test_invalid_prompts_are_rejected_naming_the_field(engine, call, field):
         run(call(engine, random_image(360, 640)))
     assert caught.value.field == field
     assert caught.value.status_code == 422
+
+
+@pytest.mark.parametrize("height,width", [(1, 1), (3, 3), (1, 3000), (3000, 2)])
+def test_tiny_and_extreme_aspect_images_work_for_every_prompt_kind(engine, height, width):
+    image = run(engine.prepare(random_image(height, width, seed=height + width)))
+    [text] = run(engine.segment_text(image, ["cat"], confidence_threshold=0.0))
+    boxes = run(engine.segment_boxes(image, [[0, 0, width, height]]))
+    points = run(engine.segment_points(image, [[0, 0]], [1]))
+    auto = run(engine.segment_auto(image, AutoParams(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0)))
+    for result in (text, boxes, points, auto):
+        _check_instances(result, height, width)
