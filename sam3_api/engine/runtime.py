@@ -36,7 +36,8 @@ class ImageEmbedding:
 
     @property
     def nbytes(self) -> int:
-        tensors = [*self.detector.fpn_hidden_states, *self.detector.fpn_position_encoding, *self.tracker]
+        """Bytes owned by this image; the position encodings are shared by all images (see encode)."""
+        tensors = [*self.detector.fpn_hidden_states, *self.tracker]
         return sum(t.numel() * t.element_size() for t in tensors)
 
 
@@ -81,6 +82,7 @@ class Sam3Runtime:
         self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
         self.device = device
         self._text_cache: OrderedDict[str, object] = OrderedDict()
+        self._position_encodings: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
     def from_pretrained(cls, source: str, device: torch.device, token: str | None = None) -> "Sam3Runtime":
@@ -122,9 +124,19 @@ class Sam3Runtime:
         ]
         # Keep only what the heads read; the ViT's last_hidden_state is large and no longer needed.
         detector = Sam3VisionEncoderOutput(
-            fpn_hidden_states=vision.fpn_hidden_states, fpn_position_encoding=vision.fpn_position_encoding
+            fpn_hidden_states=vision.fpn_hidden_states,
+            fpn_position_encoding=self._shared_position_encodings(vision.fpn_position_encoding),
         )
         return ImageEmbedding(detector=detector, tracker=tracker_features, original_size=pixels.shape[:2])
+
+    def _shared_position_encodings(self, encodings: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
+        """The FPN's sine position encodings depend only on the (fixed) input size, not on the pixels: keep
+        one copy for every cached image instead of ~110 MB more per image at full size."""
+        if self._position_encodings is None or any(
+            a.shape != b.shape or a.dtype != b.dtype for a, b in zip(self._position_encodings, encodings)
+        ):
+            self._position_encodings = tuple(encodings)
+        return self._position_encodings
 
     def _text_features(self, text: str):
         cached = self._text_cache.get(text)

@@ -255,3 +255,16 @@ def test_tiny_and_extreme_aspect_images_work_for_every_prompt_kind(engine, heigh
     auto = run(engine.segment_auto(image, AutoParams(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0)))
     for result in (text, boxes, points, auto):
         _check_instances(result, height, width)
+
+
+def test_cached_images_share_position_encodings_and_count_only_their_own_bytes(engine):
+    first = engine.runtime.encode(random_image(50, 70, seed=31))
+    second = engine.runtime.encode(random_image(90, 40, seed=32))
+    for a, b in zip(first.detector.fpn_position_encoding, second.detector.fpn_position_encoding):
+        assert a is b
+    fresh = engine.runtime.model.detector_model.get_vision_features(
+        pixel_values=torch.zeros(1, 3, *[engine.runtime.model.config.detector_config.image_size] * 2))
+    for shared, computed in zip(first.detector.fpn_position_encoding, fresh.fpn_position_encoding):
+        assert torch.equal(shared, computed), "position encodings must not depend on the pixels"
+    own = sum(t.numel() * t.element_size() for t in [*first.detector.fpn_hidden_states, *first.tracker])
+    assert first.nbytes == own
