@@ -17,6 +17,13 @@ from .runtime import ImageEmbedding, Sam3Runtime, probability_to_logit
 from .types import AutoParams, Segmentation
 
 UPSCALE_CHUNK = 16
+# Each prompt in a decoder batch carries its own copy of the high-resolution features (~40 MB at full size):
+# 64 per batch keeps a GPU busy, 16 keeps a CPU process within ~1 GB of extra memory at the same speed.
+BATCH_BY_DEVICE = {"cuda": 64, "cpu": 16}
+
+
+def default_batch(device_type: str) -> int:
+    return BATCH_BY_DEVICE.get(device_type, 16)
 
 
 def point_grid(points_per_side: int, height: int, width: int) -> list[list[float]]:
@@ -62,8 +69,9 @@ def _candidates(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoPar
     grid = point_grid(params.points_per_side, height, width)
     threshold = probability_to_logit(params.mask_threshold)
     kept_logits, kept_scores = [], []
-    for start in range(0, len(grid), params.points_per_batch):
-        batch = grid[start : start + params.points_per_batch]
+    batch_size = params.points_per_batch or default_batch(runtime.device.type)
+    for start in range(0, len(grid), batch_size):
+        batch = grid[start : start + batch_size]
         logits, iou = runtime.decode(
             embedding, points=[[point] for point in batch], labels=[[1]] * len(batch), multimask=True
         )
