@@ -21,7 +21,7 @@ only SAM's prompt decoder: init encoded the image (engine.embed) and the engine 
 Extensions (additive; old clients never see them unless they ask):
   init by {"image_url": "https://..."} (SSRF-safe download, the REST /url routes' limits) or by
     {"image_id": "<image_loaded.image_id>"}: no upload while the server still holds that image (the images
-    of live sessions and the 8 most recently loaded ones); otherwise error code "not_found".
+    of live sessions and up to 8 recently loaded ones); otherwise error code "not_found".
   init and set_options accept "mask_format": "png" | "rle" (COCO compressed RLE {"size": [h, w], "counts"});
     set_options also accepts "mask_threshold" (0-1) and answers {"type": "options_set", ...}.
   {"type": "box", "x1", "y1", "x2", "y2", "object_id"?} -> box_added + segmentation_result; one box per object
