@@ -448,6 +448,19 @@
     return { area, bbox: area ? [x0, y0, x1 - x0 + 1, y1 - y0 + 1] : [0, 0, 0, 0] };
   }
 
+  // Say so when the server runs the random-weight development model: its masks are meant to look random.
+  async function showModelNote() {
+    try {
+      const health = await (await fetch('/health')).json();
+      if (health.trained_weights === false) {
+        const note = document.getElementById('model-note');
+        note.textContent = `Development model (${health.model}): random weights, masks are meaningless.`;
+        note.hidden = false;
+      }
+    } catch (err) { /* the status line already reports connection problems */ }
+  }
+
+  showModelNote();
   connect();
   window.sam3App = { state, send }; // handy from the console and for tests
 })();

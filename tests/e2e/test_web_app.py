@@ -73,6 +73,8 @@ def test_the_page_is_served_at_app_and_connects(page, live_server):
     page.goto(f"{live_server}/app")
     expect(page.get_by_test_id("status")).to_contain_text("Connected")
     assert page.title().startswith("SAM 3")
+    # The live server runs dev-tiny: the page must warn that its masks are meaningless.
+    expect(page.get_by_test_id("model-note")).to_contain_text("random weights")
 
 
 def test_left_click_draws_a_mask_and_shows_the_latency(page, live_server, tmp_path):
