@@ -24,6 +24,7 @@ from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 log = logging.getLogger(__name__)
 TEXT_CACHE_ENTRIES = 256
+MASK_CHUNK = 16  # detector masks upsampled to the original size this many at a time
 
 
 @dataclass
@@ -48,6 +49,28 @@ class Detections:
     masks: torch.Tensor  # (N, H, W) bool
     boxes: torch.Tensor  # (N, 4) xyxy pixels
     scores: torch.Tensor  # (N,)
+
+
+def _instances(outputs, confidence_threshold: float, mask_threshold: float, size: tuple[int, int]) -> Detections:
+    """Detector output -> kept instances at the original size.
+
+    The same arithmetic as Sam3Processor.post_process_instance_segmentation (score = sigmoid(logit) x
+    presence, boxes scaled from [0, 1], bilinear resize, sigmoid > mask_threshold), but it upsamples only the
+    kept queries, a chunk at a time, straight to bool: the processor's version materialises every query as
+    float and then int64 at the original size (~0.7 GB for 200 queries on a 640x480 image).
+    """
+    scores = outputs.pred_logits[0].float().sigmoid() * outputs.presence_logits[0].float().sigmoid()
+    keep = scores > confidence_threshold
+    height, width = size
+    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=scores.device)
+    boxes = outputs.pred_boxes[0][keep].float() * scale
+    logits = outputs.pred_masks[0][keep]
+    masks = torch.zeros((logits.shape[0], height, width), dtype=torch.bool)
+    for start in range(0, logits.shape[0], MASK_CHUNK):
+        chunk = logits[start : start + MASK_CHUNK].float().unsqueeze(0)
+        resized = torch.nn.functional.interpolate(chunk, size=size, mode="bilinear", align_corners=False)[0]
+        masks[start : start + MASK_CHUNK] = (resized.sigmoid() > mask_threshold).cpu()
+    return Detections(masks=masks, boxes=boxes.cpu(), scores=scores[keep].cpu())
 
 
 def pick_device(requested: str) -> torch.device:
@@ -183,12 +206,7 @@ class Sam3Runtime:
                 input_boxes=None if boxes is None else boxes.to(self.device),
                 input_boxes_labels=None if labels is None else labels.to(self.device),
             )
-        for name in ("pred_masks", "pred_boxes", "pred_logits", "presence_logits"):
-            setattr(outputs, name, getattr(outputs, name).float())
-        result = self.processor.post_process_instance_segmentation(
-            outputs, threshold=confidence_threshold, mask_threshold=mask_threshold, target_sizes=[(height, width)]
-        )[0]
-        return Detections(masks=result["masks"].bool(), boxes=result["boxes"], scores=result["scores"])
+        return _instances(outputs, confidence_threshold, mask_threshold, (height, width))
 
     @torch.inference_mode()
     def decode(

@@ -268,3 +268,21 @@ def test_cached_images_share_position_encodings_and_count_only_their_own_bytes(e
         assert torch.equal(shared, computed), "position encodings must not depend on the pixels"
     own = sum(t.numel() * t.element_size() for t in [*first.detector.fpn_hidden_states, *first.tracker])
     assert first.nbytes == own
+
+
+def test_detector_postprocessing_matches_the_processors_reference(engine):
+    """Our chunked, bool-only post-processing gives exactly what Sam3Processor's gives."""
+    from sam3_api.engine.runtime import _instances
+
+    runtime = engine.runtime
+    image = random_image(90, 130, seed=41)
+    embedding = runtime.encode(image)
+    features, attention_mask = runtime._text_features("cat")
+    with torch.inference_mode():
+        outputs = runtime.model.detector_model(vision_embeds=embedding.detector, text_embeds=features,
+                                               attention_mask=attention_mask)
+        reference = runtime.processor.post_process_instance_segmentation(
+            outputs, threshold=0.2, mask_threshold=0.4, target_sizes=[(90, 130)])[0]
+        ours = _instances(outputs, 0.2, 0.4, (90, 130))
+    assert torch.equal(ours.masks, reference["masks"].bool())
+    assert torch.allclose(ours.boxes, reference["boxes"]) and torch.allclose(ours.scores, reference["scores"])
