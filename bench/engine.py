@@ -75,7 +75,8 @@ async def measure(engine: Sam3Engine, auto_side: int, repeats: int) -> dict:
         image = await engine.prepare(_image(index))
         cold = await _latency(lambda: run(image))
         cached = sorted([await _latency(lambda: run(image)) for _ in range(repeats)])[repeats // 2]
-        figures[kind] = {"cold_ms": cold, "cached_ms": cached, "cached_over_cold": round(cached / cold, 4)}
+        figures[kind] = {"cold_ms": cold, "cached_ms": cached, "cached_over_cold": round(cached / cold, 4),
+                         "peak_rss_bytes_so_far": peak_rss_bytes()}
     return figures
 
 
