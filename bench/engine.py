@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import resource
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -24,26 +23,9 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from sam3_api.config import Settings  # noqa: E402
+from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.engine import Sam3Engine  # noqa: E402
 from sam3_api.engine.types import AutoParams  # noqa: E402
-
-FULL_DIR = Path.home() / ".cache" / "sam3-api" / "full-random"
-
-
-def full_size_checkpoint(path: Path = FULL_DIR) -> Path:
-    """The released architecture with random weights, written once like facebook/sam3's layout.
-
-    Built in a child process: building holds a second full copy of the weights, which must not count in
-    this process's peak RSS.
-    """
-    from sam3_api.engine.devmodel import MARKER_FILE
-
-    if not (path / MARKER_FILE).exists():
-        build = ("from pathlib import Path; from sam3_api.engine.devmodel import *; "
-                 f"write_checkpoint(Path({str(path)!r}), full_size_config(), dev_tokenizer())")
-        subprocess.run([sys.executable, "-c", build], check=True, cwd=Path(__file__).resolve().parent.parent)
-    return path
-
 
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
@@ -89,7 +71,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
 
-    model = str(full_size_checkpoint()) if args.full else args.model
+    model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
     engine = Sam3Engine(Settings(model=model, device=args.device))
     started = time.perf_counter()
     status = engine.wait_ready()

@@ -31,6 +31,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sam3_api.config import Settings  # noqa: E402
+from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.main import create_app  # noqa: E402
 
 DEFAULT_IMAGE = REPO / "static" / "samples" / "chelsea.png"
@@ -48,17 +49,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--load-timeout", type=float, default=1800.0)
     return parser.parse_args()
-
-
-def full_size_checkpoint(cache_dir: Path) -> Path:
-    """The released architecture with random weights, written once and reused."""
-    from sam3_api.engine.devmodel import MARKER_FILE, dev_tokenizer, full_size_config, write_checkpoint
-
-    path = cache_dir / "full-size-random"
-    if not (path / MARKER_FILE).exists():
-        print(f"building the full-size random checkpoint in {path} (once; takes minutes)", file=sys.stderr)
-        write_checkpoint(path, full_size_config(), dev_tokenizer())
-    return path
 
 
 def start_server(settings: Settings):
@@ -143,7 +133,7 @@ def main() -> None:
         overrides["cache_dir"] = args.cache_dir
     settings = Settings(model=args.model, **overrides)
     if args.full:
-        settings = Settings(model=str(full_size_checkpoint(settings.cache_dir)), **overrides)
+        settings = Settings(model=str(ensure_full_size_checkpoint(settings.cache_dir)), **overrides)
     app, server, thread, url = start_server(settings)
     try:
         status = app.state.engine.wait_ready(timeout=args.load_timeout)

@@ -45,6 +45,7 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(50_000_000, ge=1024, description="Width x height, checked before decoding.")
     max_text_length: int = Field(200, ge=1, le=10_000)
     max_prompts: int = Field(64, ge=1, le=10_000, description="Boxes, points or texts in one request.")
+    max_masks: int = Field(256, ge=1, le=100_000, description="Most masks one answer carries (best first).")
 
     # --- URL inputs (SSRF protection) ---
     url_allow_private: bool = False

@@ -14,6 +14,7 @@ from PIL import Image
 
 from sam3_api.config import Settings
 from sam3_api.engine.engine import Sam3Engine
+from tests.http_server import server  # noqa: F401 - the 127.0.0.1 test HTTP server fixture, for every test
 
 REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "tests" / "data"

@@ -104,7 +104,7 @@ class PointParams(ParamsBase, BoxFields, PointFields):
 
 class AutoParamsModel(ParamsBase):
     points_per_side: int = Field(32, ge=1, le=64, description="Grid density: points_per_side^2 prompts.")
-    points_per_batch: int | None = Field(None, ge=1, le=1024, description="Prompts per decoder batch (default 64 on GPU, 8 on CPU).")
+    points_per_batch: int | None = Field(None, ge=1, le=1024, description="Prompts per decoder batch (default 64 on GPU; on CPU as many as fit 384 MB, 4 at full size).")
     pred_iou_thresh: float = Field(0.88, ge=0.0, le=1.0)
     stability_score_thresh: float = Field(0.95, ge=0.0, le=1.0)
     box_nms_thresh: float = Field(0.7, ge=0.0, le=1.0)

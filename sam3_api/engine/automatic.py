@@ -17,13 +17,18 @@ from .runtime import ImageEmbedding, Sam3Runtime, probability_to_logit
 from .types import AutoParams, Segmentation
 
 UPSCALE_CHUNK = 16
-# Each prompt in a decoder batch carries its own copy of the high-resolution features (~40 MB at full size):
-# 64 per batch keeps a GPU busy; on a CPU 4 is as fast as 64 and needs ~0.3 GB instead of ~3.5 GB extra.
-BATCH_BY_DEVICE = {"cuda": 64, "cpu": 4}
+MAX_BATCH = 64  # SAM's automatic mask generator default; keeps a GPU busy
+# The decoder copies the image's tracker features for every prompt in a batch, and its upscaling layers
+# need about four times that. On a CPU the batch is sized to this budget: at full size that is 4 prompts
+# (as fast as 64, ~0.3 GB instead of ~3.5 GB extra); the tiny dev model still gets 64.
+CPU_BATCH_BYTES = 384 * 1024**2
 
 
-def default_batch(device_type: str) -> int:
-    return BATCH_BY_DEVICE.get(device_type, 4)
+def default_batch(embedding: ImageEmbedding, device_type: str) -> int:
+    if device_type == "cuda":
+        return MAX_BATCH
+    per_prompt = 4 * sum(t.numel() * t.element_size() for t in embedding.tracker)
+    return max(1, min(MAX_BATCH, CPU_BATCH_BYTES // per_prompt))
 
 
 def point_grid(points_per_side: int, height: int, width: int) -> list[list[float]]:
@@ -69,7 +74,7 @@ def _candidates(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoPar
     grid = point_grid(params.points_per_side, height, width)
     threshold = probability_to_logit(params.mask_threshold)
     kept_logits, kept_scores = [], []
-    batch_size = params.points_per_batch or default_batch(runtime.device.type)
+    batch_size = params.points_per_batch or default_batch(embedding, runtime.device.type)
     for start in range(0, len(grid), batch_size):
         batch = grid[start : start + batch_size]
         logits, iou = runtime.decode(

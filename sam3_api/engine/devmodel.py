@@ -15,6 +15,8 @@ import json
 import logging
 import os
 import shutil
+import subprocess
+import sys
 import tempfile
 from pathlib import Path
 
@@ -131,6 +133,21 @@ def ensure_dev_checkpoint(cache_dir: Path) -> Path:
         log.info("building the dev-tiny checkpoint in %s (random weights, nothing downloaded)", path)
         tokenizer = dev_tokenizer()
         write_checkpoint(path, dev_tiny_config(tokenizer), tokenizer)
+    return path
+
+
+def ensure_full_size_checkpoint(cache_dir: Path) -> Path:
+    """The released architecture with random weights in `cache_dir`/full-size-random, built once.
+
+    Built in a child process: building holds a full copy of the weights (3.4 GB), which must neither sit
+    beside a server's copy nor count in a benchmark's peak RSS.
+    """
+    path = Path(cache_dir) / "full-size-random"
+    if not (path / MARKER_FILE).exists():
+        log.info("building the full-size random checkpoint in %s (once; a few minutes)", path)
+        build = ("from pathlib import Path; from sam3_api.engine.devmodel import *; "
+                 f"write_checkpoint(Path({str(path)!r}), full_size_config(), dev_tokenizer())")
+        subprocess.run([sys.executable, "-c", build], check=True, cwd=Path(__file__).resolve().parents[2])
     return path
 
 

@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Sequence
 
 import numpy as np
@@ -136,7 +137,7 @@ class Sam3Engine:
             raise prompts.InvalidPrompt("give a text, exemplar boxes, or both", field="text")
         thresholds = (prompts.check_threshold(confidence_threshold, "confidence_threshold"),
                       prompts.check_threshold(mask_threshold, "mask_threshold"))
-        return await self._run(_detect_job, prepared, texts, boxes, labels, *thresholds, max_masks)
+        return await self._run(_detect_job, prepared, texts, boxes, labels, *thresholds, self._cap(max_masks))
 
     async def segment_boxes(
         self, image, boxes: Sequence[Sequence[float]], *, mask_threshold: float = 0.5,
@@ -179,7 +180,11 @@ class Sam3Engine:
         prompts.check_threshold(params.pred_iou_thresh, "pred_iou_thresh")
         prompts.check_threshold(params.stability_score_thresh, "stability_score_thresh")
         prompts.check_threshold(params.mask_threshold, "mask_threshold")
-        return await self._run(_auto_job, image, params)
+        return await self._run(_auto_job, image, replace(params, max_masks=self._cap(params.max_masks)))
+
+    def _cap(self, max_masks: int | None) -> int:
+        """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""
+        return min(max_masks or self.settings.max_masks, self.settings.max_masks)
 
 
 def _timed(engine: Sam3Engine, job, image: PreparedImage, *args):

@@ -81,7 +81,7 @@ class AutoParams:
     """Knobs of automatic "segment everything", with SAM's automatic mask generator defaults."""
 
     points_per_side: int = 32
-    points_per_batch: int | None = None  # None: 64 on CUDA, 8 on CPU (see automatic.default_batch)
+    points_per_batch: int | None = None  # None: 64 on CUDA; on CPU sized to a memory budget (automatic.default_batch)
     pred_iou_thresh: float = 0.88
     stability_score_thresh: float = 0.95
     stability_score_offset: float = 1.0

@@ -16,7 +16,6 @@ from PIL import Image
 
 from tests.api.conftest import ready_client
 from tests.conftest import SAMPLES, png_bytes, png_header_only, random_image
-from tests.http_server import server  # noqa: F401 - fixture used by name
 
 PNG = png_bytes(random_image(120, 160))
 PNG_B64 = base64.b64encode(PNG).decode()

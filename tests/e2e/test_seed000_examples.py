@@ -8,7 +8,6 @@ SAM3_URL_ALLOW_HOSTS=127.0.0.1 for this server only).
 
 from __future__ import annotations
 
-import io
 import json
 import re
 import shutil
@@ -21,7 +20,6 @@ from PIL import Image
 
 from tests.conftest import SAMPLES
 from tests.e2e.conftest import start_server
-from tests.http_server import server  # noqa: F401 - fixture used by name
 
 pytestmark = pytest.mark.e2e
 EXAMPLES = json.loads((Path(__file__).with_name("seed000_examples.json")).read_text())["examples"]

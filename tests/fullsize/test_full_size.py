@@ -10,32 +10,23 @@ from __future__ import annotations
 import base64
 import io
 import json
-import subprocess
-import sys
 
 import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
 
+from sam3_api.engine.devmodel import ensure_full_size_checkpoint
 from sam3_api.main import create_app
-from tests.conftest import CACHE_DIR, REPO, dev_settings, png_bytes, random_image
+from tests.conftest import CACHE_DIR, dev_settings, png_bytes, random_image
 
 pytestmark = pytest.mark.fullsize
-CHECKPOINT = CACHE_DIR / "full-random"
 HEIGHT, WIDTH = 360, 640
 
 
 @pytest.fixture(scope="module")
 def full_size_dir():
-    """Build in a child process so the builder's copy of the weights never sits beside the server's."""
-    from sam3_api.engine.devmodel import MARKER_FILE
-
-    if not (CHECKPOINT / MARKER_FILE).exists():
-        build = ("from pathlib import Path; from sam3_api.engine.devmodel import *; "
-                 f"write_checkpoint(Path({str(CHECKPOINT)!r}), full_size_config(), dev_tokenizer())")
-        subprocess.run([sys.executable, "-c", build], cwd=REPO, check=True, timeout=1200)
-    return CHECKPOINT
+    return ensure_full_size_checkpoint(CACHE_DIR)
 
 
 @pytest.fixture(scope="module")

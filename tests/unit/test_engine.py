@@ -286,3 +286,34 @@ def test_detector_postprocessing_matches_the_processors_reference(engine):
         ours = _instances(outputs, 0.2, 0.4, (90, 130))
     assert torch.equal(ours.masks, reference["masks"].bool())
     assert torch.allclose(ours.boxes, reference["boxes"]) and torch.allclose(ours.scores, reference["scores"])
+
+
+def test_cpu_decoder_batch_follows_the_memory_budget(engine):
+    from sam3_api.engine.automatic import MAX_BATCH, default_batch
+
+    embedding = engine.runtime.encode(random_image(40, 40))
+    assert default_batch(embedding, "cuda") == MAX_BATCH
+    assert default_batch(embedding, "cpu") == MAX_BATCH  # dev-tiny's features are a few kB
+    full_size_level_bytes = [32 * 288 * 288 * 4, 64 * 144 * 144 * 4, 256 * 72 * 72 * 4]
+
+    class FullSize:
+        tracker = [torch.empty(n // 4, dtype=torch.float32) for n in full_size_level_bytes]
+
+    assert default_batch(FullSize, "cpu") == 4
+
+
+def test_answers_never_carry_more_masks_than_the_server_cap():
+    from sam3_api.engine.engine import Sam3Engine
+    from tests.conftest import dev_settings
+
+    capped = Sam3Engine(dev_settings(max_masks=3))
+    try:
+        assert capped.wait_ready(120).ready
+        image = random_image(64, 96)
+        auto = run(capped.segment_auto(image, AutoParams(points_per_side=8, pred_iou_thresh=0,
+                                                         stability_score_thresh=0, box_nms_thresh=1.0)))
+        [text] = run(capped.segment_text(image, ["cat"], confidence_threshold=0.0, max_masks=50))
+        [fewer] = run(capped.segment_text(image, ["cat"], confidence_threshold=0.0, max_masks=2))
+        assert auto.num_masks == 3 and text.num_masks == 3 and fewer.num_masks == 2
+    finally:
+        capped.stop()

@@ -9,9 +9,7 @@ from __future__ import annotations
 import asyncio
 import ipaddress
 import socket
-import threading
 import time
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import httpx
 import pytest
@@ -22,7 +20,7 @@ from sam3_api.media.fetch import blocked_reason, fetch_url
 PUBLIC_IP = "93.184.216.34"  # a globally routable address; only ever "reached" through MockTransport
 
 
-from tests.http_server import PAYLOAD, server  # noqa: F401,E402 - the fixture is used by name
+from tests.http_server import PAYLOAD  # noqa: E402
 
 
 class RecordingTransport(httpx.AsyncBaseTransport):

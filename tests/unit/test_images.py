@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import base64
 import io
-import struct
 import time
-import zlib
 
 import numpy as np
 import pytest
