@@ -34,9 +34,17 @@ def resolve_everything_to_loopback(monkeypatch):
     monkeypatch.setattr(fetch, "_system_resolve", loopback)
 
 
+def _bound_the_grid(case) -> None:
+    """A 64 x 64 grid decoded one prompt per batch is a legitimate request that takes ~30 s on this CPU; the
+    fuzzer would send dozens. Keep every generated value but the grid size, so the run stays in minutes."""
+    if isinstance(case.body, dict) and isinstance(case.body.get("points_per_side"), int):
+        case.body["points_per_side"] = min(case.body["points_per_side"], 8)
+
+
 @schema.parametrize()
 @settings(max_examples=20, deadline=None, suppress_health_check=list(HealthCheck))
 def test_no_generated_request_gets_a_server_error(case):
+    _bound_the_grid(case)
     response = case.call(timeout=120)
     assert response.status_code < 500, f"{case.method} {case.path}: {response.status_code} {response.text[:300]}"
     if response.status_code >= 400:
