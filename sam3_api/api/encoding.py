@@ -11,7 +11,7 @@ from ..engine.types import Segmentation
 from ..media.masks import mask_to_png_base64, mask_to_polygons, mask_to_rle, render_overlay
 from .schemas import ParamsBase, SegmentResponse
 
-_ENCODERS = {"png": mask_to_png_base64, "rle": mask_to_rle, "polygon": mask_to_polygons}
+MASK_ENCODERS = {"png": mask_to_png_base64, "rle": mask_to_rle, "polygon": mask_to_polygons}
 
 
 def merge(results: list[Segmentation]) -> tuple[Segmentation, list[str]]:
@@ -31,7 +31,7 @@ def merge(results: list[Segmentation]) -> tuple[Segmentation, list[str]]:
 
 
 def _build(result: Segmentation, params: ParamsBase, mask_prompts: list[str] | None) -> SegmentResponse:
-    encode = _ENCODERS[params.output_format]
+    encode = MASK_ENCODERS[params.output_format]
     height, width = result.masks.shape[1:] if result.masks.ndim == 3 else (0, 0)
     return SegmentResponse(
         num_masks=result.num_masks,

@@ -2,17 +2,15 @@
 
 from __future__ import annotations
 
-import json
 import os
 import signal
 import subprocess
 import time
-import urllib.request
 
 import pytest
 
 from tests.conftest import CACHE_DIR, REPO
-from tests.e2e.conftest import _free_port
+from tests.e2e.conftest import _free_port, _health
 
 pytestmark = pytest.mark.e2e
 
@@ -28,13 +26,9 @@ def test_start_server_script_serves_health_with_the_dev_model(tmp_path):
         body = None
         deadline = time.monotonic() + 300  # on a machine without .venv the first run installs
         while time.monotonic() < deadline and process.poll() is None:
-            try:
-                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=2) as response:
-                    body = json.loads(response.read())
-                if body["model_loaded"]:
-                    break
-            except OSError:
-                pass
+            body = _health(f"http://127.0.0.1:{port}")
+            if body and body["model_loaded"]:
+                break
             time.sleep(0.5)
         assert body is not None, (tmp_path / "server.log").read_text(errors="replace")[-3000:]
         assert body["model_loaded"] is True and body["model"] == "dev-tiny" and body["status"] == "running"

@@ -60,7 +60,7 @@ from ...engine import prompts
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
 from ...errors import InvalidPrompt, NotFound, Sam3Error
-from ...media.masks import mask_to_png_base64, mask_to_rle
+from ..encoding import MASK_ENCODERS
 from .. import ws_protocol as proto
 from ..inputs import image_from_base64, image_from_url
 from ..ws_protocol import ErrorEvent, ProtocolError
@@ -68,7 +68,6 @@ from ..ws_sessions import ObjectPrompts, Session, SessionRegistry
 
 log = logging.getLogger(__name__)
 router = APIRouter()
-_ENCODERS = {"png": mask_to_png_base64, "rle": mask_to_rle}
 
 
 def _ms(started: float) -> float:
@@ -218,7 +217,7 @@ class Connection:
         area = int(mask.sum())
         box = [round(float(v), 2) for v in result.boxes[0]] if area else None
         return proto.SegmentationResult(
-            mask=_ENCODERS[self.session.mask_format](mask), score=round(score, 5), num_points=len(target.points),
+            mask=MASK_ENCODERS[self.session.mask_format](mask), score=round(score, 5), num_points=len(target.points),
             box=box, area=area, object_id=target.object_id, image_id=image.key,
             mask_format=self.session.mask_format, latency_ms=_ms(started))
 
@@ -232,7 +231,7 @@ class Connection:
         await self.send(event)
 
     def _text_event(self, text: str, result: Segmentation, image: PreparedImage, started: float) -> proto.TextResult:
-        encode = _ENCODERS[self.session.mask_format]
+        encode = MASK_ENCODERS[self.session.mask_format]
         return proto.TextResult(
             text=text, num_masks=result.num_masks, masks=[encode(mask) for mask in result.masks],
             scores=[round(float(s), 5) for s in result.scores],
