@@ -30,6 +30,12 @@ class _Message(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=64 * 1024**2)
 
 
+class _ObjectMessage(_Message):
+    """A prompt or command aimed at one object: the current object when object_id is omitted."""
+
+    object_id: ObjectId | None = None
+
+
 class InitMessage(_Message):
     """Load an image: base64 / data URL (`image`), an http(s) URL (`image_url`) or a cached `image_id`."""
 
@@ -47,26 +53,23 @@ class InitMessage(_Message):
         return self
 
 
-class ClickMessage(_Message):
+class ClickMessage(_ObjectMessage):
     type: Literal["click"]
     x: Coordinate
     y: Coordinate
     label: int = Field(1, ge=0, le=1, description="1 foreground (positive), 0 background (negative)")
-    object_id: ObjectId | None = None
 
 
-class BoxMessage(_Message):
+class BoxMessage(_ObjectMessage):
     type: Literal["box"]
     x1: Coordinate
     y1: Coordinate
     x2: Coordinate
     y2: Coordinate
-    object_id: ObjectId | None = None
 
 
-class SegmentMessage(_Message):
+class SegmentMessage(_ObjectMessage):
     type: Literal["segment"]
-    object_id: ObjectId | None = None
 
 
 class TextMessage(_Message):
@@ -80,14 +83,12 @@ class NewObjectMessage(_Message):
     type: Literal["new_object"]
 
 
-class UndoMessage(_Message):
+class UndoMessage(_ObjectMessage):
     type: Literal["undo"]
-    object_id: ObjectId | None = None
 
 
-class ResetMessage(_Message):
+class ResetMessage(_ObjectMessage):
     type: Literal["reset"]
-    object_id: ObjectId | None = None
 
 
 class SetOptionsMessage(_Message):

@@ -21,6 +21,7 @@ from ..errors import ModelNotReady
 from . import automatic, prompts
 from .cache import EmbeddingCache
 from .types import AutoParams, EngineStatus, PreparedImage, Segmentation
+from .worker import ModelWorker
 
 log = logging.getLogger(__name__)
 
@@ -29,8 +30,6 @@ class Sam3Engine:
     """Loads SAM 3 once and serves every prompt kind from a single model thread."""
 
     def __init__(self, settings: Settings):
-        from .worker import ModelWorker
-
         self.settings = settings
         self.worker = ModelWorker(settings.max_queue)
         self.cache: EmbeddingCache = EmbeddingCache(settings.embedding_cache_entries, settings.embedding_cache_bytes)
