@@ -19,7 +19,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
-from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel
+from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel, Sam3VideoProcessor
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 log = logging.getLogger(__name__)
@@ -99,9 +99,11 @@ def probability_to_logit(probability: float) -> float:
 class Sam3Runtime:
     """A loaded checkpoint on one device. Not thread-safe by design: only the model thread calls it."""
 
-    def __init__(self, model: Sam3VideoModel, processor: Sam3Processor, device: torch.device):
+    def __init__(self, model: Sam3VideoModel, processor: Sam3Processor, device: torch.device,
+                 video_processor: Sam3VideoProcessor | None = None):
         self.model = model.eval().to(device)
         self.processor = processor
+        self.video_processor = video_processor  # frames -> model input, text prompts and results of video sessions
         self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
         self.device = device
         self._text_cache: OrderedDict[str, object] = OrderedDict()
@@ -112,7 +114,8 @@ class Sam3Runtime:
         """Load a sam3_video checkpoint (hub id or directory): weights, processor and tokenizer."""
         model = Sam3VideoModel.from_pretrained(source, token=token, dtype=torch.float32)
         processor = Sam3Processor.from_pretrained(source, token=token)
-        return cls(model, processor, device)
+        video_processor = Sam3VideoProcessor.from_pretrained(source, token=token)
+        return cls(model, processor, device, video_processor)
 
     @property
     def parameter_count(self) -> int:
