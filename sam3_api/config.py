@@ -47,6 +47,15 @@ class Settings(BaseSettings):
     max_prompts: int = Field(64, ge=1, le=10_000, description="Boxes, points or texts in one request.")
     max_masks: int = Field(256, ge=1, le=100_000, description="Most masks one answer carries (best first).")
 
+    # --- video input (sam3_api/media/video: decoded in a child process under these limits) ---
+    video_max_bytes: int = Field(256 * 1024**2, ge=1024, description="Largest video file.")
+    video_max_frames: int = Field(3000, ge=1, description="Frames processed after start/end/stride.")
+    video_max_duration_s: float = Field(600.0, gt=0, description="Longest stretch of video decoded.")
+    video_max_pixels: int = Field(4096 * 2160, ge=1024, description="Width x height of a frame (8K refused).")
+    video_max_store_bytes: int = Field(8 * 1024**3, ge=1024**2, description="Decoded RGB frames kept per video.")
+    video_decode_timeout_s: float = Field(300.0, gt=0, description="Wall-clock deadline of one decode.")
+    video_decoder_memory_bytes: int = Field(3 * 1024**3, ge=512 * 1024**2, description="Decoder address space.")
+
     # --- URL inputs (SSRF protection) ---
     url_allow_private: bool = False
     url_allow_hosts: Annotated[list[str], NoDecode] = Field(default_factory=list)

@@ -32,6 +32,19 @@ class ImageTooLarge(Sam3Error):
     code = "image_too_large"
 
 
+class InvalidVideo(Sam3Error):
+    """The bytes are not a decodable video of a supported container and codec (or are truncated/corrupt)."""
+
+    code = "invalid_video"
+
+
+class VideoTooLarge(Sam3Error):
+    """Bytes, frames, duration, resolution, decoded size or decode time exceed a configured limit."""
+
+    status_code = 413
+    code = "video_too_large"
+
+
 class InvalidPrompt(Sam3Error):
     """A prompt (box, point, label, text, threshold) is malformed or outside the image."""
 

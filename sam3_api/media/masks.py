@@ -25,6 +25,11 @@ PALETTE: tuple[tuple[int, int, int], ...] = (
 )
 
 
+def palette_colour(index: int) -> tuple[int, int, int]:
+    """The palette colour of mask (or object id) `index`: PALETTE cycled, so ids beyond it repeat colours."""
+    return PALETTE[index % len(PALETTE)]
+
+
 def _as_bool_mask(mask: np.ndarray) -> np.ndarray:
     mask = np.asarray(mask)
     if mask.ndim != 2:
@@ -173,32 +178,34 @@ def render_overlay(
     for index, mask in enumerate(masks):
         if mask.shape != image.shape[:2]:
             raise ValueError(f"mask {index} has shape {mask.shape}, image is {image.shape[:2]}")
-        _tint(canvas, mask, PALETTE[index % len(PALETTE)], alpha)
+        tint_mask(canvas, mask, PALETTE[index % len(PALETTE)], alpha)
     # Outlines, boxes and labels go on after all fills so a later fill never hides an earlier label.
     for index, mask in enumerate(masks):
         colour = PALETTE[index % len(PALETTE)]
-        _outline(canvas, mask, colour)
+        outline_mask(canvas, mask, colour)
         if boxes is not None:
             x1, y1, x2, y2 = (int(round(float(v))) for v in boxes[index])
             cv2.rectangle(canvas, (x1, y1), (x2, y2), colour, 2)
-        _label(canvas, mask, f"{float(scores[index]):.2f}", colour)
+        label_mask(canvas, mask, f"{float(scores[index]):.2f}", colour)
     ok, buffer = cv2.imencode(".png", cv2.cvtColor(canvas, cv2.COLOR_RGB2BGR))
     if not ok:
         raise ValueError("OpenCV could not encode the overlay as PNG")
     return buffer.tobytes()
 
 
-def _tint(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
+def tint_mask(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int], alpha: float) -> None:
+    """Blend `colour` into the RGB canvas where mask is true, in place (alpha = the colour's weight)."""
     blended = canvas[mask].astype(np.float32) * (1.0 - alpha) + np.float32(colour) * alpha
     canvas[mask] = np.clip(np.round(blended), 0, 255).astype(np.uint8)
 
 
-def _outline(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+def outline_mask(canvas: np.ndarray, mask: np.ndarray, colour: tuple[int, int, int]) -> None:
+    """Draw the mask's outer and hole boundaries on the canvas, 2 px wide, in place."""
     contours, _ = cv2.findContours(mask.astype(np.uint8), cv2.RETR_CCOMP, cv2.CHAIN_APPROX_SIMPLE)
     cv2.drawContours(canvas, contours, -1, colour, 2)
 
 
-def _label(canvas: np.ndarray, mask: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
+def label_mask(canvas: np.ndarray, mask: np.ndarray, text: str, colour: tuple[int, int, int]) -> None:
     """Score text on a filled box just above the mask's top-left corner (inside it at the top edge)."""
     if not mask.any():
         return
