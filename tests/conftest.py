@@ -5,6 +5,7 @@ from __future__ import annotations
 import io
 import os
 import struct
+import tempfile
 import zlib
 from pathlib import Path
 
@@ -20,10 +21,12 @@ REPO = Path(__file__).resolve().parent.parent
 SAMPLES = REPO / "tests" / "data"
 # One cache for the whole run (and the next): dev-tiny is generated once, deterministically.
 CACHE_DIR = Path(os.environ.get("SAM3_TEST_CACHE_DIR", REPO / ".cache" / "test"))
+# Jobs written by one test run stay out of the user's data dir and out of the next run.
+DATA_DIR = Path(tempfile.mkdtemp(prefix="sam3-test-data-"))
 
 
 def dev_settings(**overrides) -> Settings:
-    return Settings(**{"model": "dev-tiny", "cache_dir": CACHE_DIR, **overrides})
+    return Settings(**{"model": "dev-tiny", "cache_dir": CACHE_DIR, "data_dir": DATA_DIR, **overrides})
 
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:

@@ -181,6 +181,33 @@ class Sam3Engine:
         prompts.check_threshold(params.mask_threshold, "mask_threshold")
         return await self._run(_auto_job, image, replace(params, max_masks=self._cap(params.max_masks)))
 
+    # ---------------------------------------------------------------- video
+    def video_run(self, reader, request):
+        """Validate a video request against its clip and plan the run (no model work yet).
+
+        `reader` gives the clip's decoded frames (media.video.FrameStore, engine.video.ArrayFrames); the run is
+        then advanced with `video_step`, one frame per model-thread job, so other requests interleave.
+        """
+        from .video.run import VideoRun
+
+        self._require_ready()
+        return VideoRun(self.runtime, reader, self.check_video_request(request, len(reader), reader.width,
+                                                                       reader.height))
+
+    def check_video_request(self, request, frame_count: int, width: int, height: int):
+        """The request with its prompts validated against a clip of that size (InvalidPrompt otherwise)."""
+        from .video.checks import check_video_request
+
+        limits = self.settings
+        return check_video_request(request, frame_count, width, height, max_objects=limits.video_max_objects,
+                                   max_texts=limits.max_prompts, max_text_length=limits.max_text_length,
+                                   max_points=limits.max_prompts)
+
+    async def video_step(self, run):
+        """One step of a video run on the model thread; returns the frames it completed (masks as COCO RLE)."""
+        self._require_ready()
+        return await self.worker.run(run.step)
+
     def _cap(self, max_masks: int | None) -> int:
         """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""
         return min(max_masks or self.settings.max_masks, self.settings.max_masks)

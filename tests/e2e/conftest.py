@@ -67,7 +67,7 @@ def start_server(tmp_path_factory, env: dict[str, str] | None = None):
     port = _free_port()
     log_path = tmp_path_factory.mktemp("live-server") / "server.log"
     server_env = {**os.environ, "SAM3_MODEL": "dev-tiny", "SAM3_CACHE_DIR": str(CACHE_DIR), "PYTHONUNBUFFERED": "1",
-                  **(env or {})}
+                  "SAM3_DATA_DIR": str(tmp_path_factory.mktemp("server-data")), **(env or {})}
     command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
                "--log-level", "info"]
     with open(log_path, "wb") as log:
