@@ -21,6 +21,10 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "sam3-api"
 
 
+def _default_data_dir() -> Path:
+    return _default_cache_dir() / "data"
+
+
 class Settings(BaseSettings):
     """Server configuration; see the README's settings table for each variable."""
 
@@ -68,6 +72,12 @@ class Settings(BaseSettings):
     # --- WebSocket sessions ---
     ws_max_sessions: int = Field(32, ge=1, le=10_000)
     ws_idle_ttl_s: float = Field(600.0, gt=0)
+
+    # --- video tracking and jobs ---
+    data_dir: Path = Field(default_factory=_default_data_dir, description="Jobs, their results and decoded videos.")
+    video_max_objects: int = Field(32, ge=1, le=1000, description="Picked objects in one video job.")
+    video_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Video jobs waiting beyond this answer 503.")
+    video_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished jobs are deleted after this long.")
 
     # --- process ---
     host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "SAM3_HOST"))

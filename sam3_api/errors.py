@@ -87,3 +87,10 @@ class EngineBusy(Sam3Error):
     def __init__(self, message: str, *, retry_after_s: int = 1):
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
         self.retry_after_s = retry_after_s
+
+
+class Conflict(Sam3Error):
+    """The resource is not in a state that allows the request (cancel a finished job, read an unfinished output)."""
+
+    status_code = 409
+    code = "conflict"

@@ -17,12 +17,15 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
-from .api.routes import health, segment, ws
+from .api.routes import health, segment, video, ws
 from .config import Settings
 from .engine.engine import Sam3Engine
+from .jobs.store import JobStore
+from .jobs.video import VideoJobRunner
 
 log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
+VIDEO_PATHS = ("/video/", "/predict_video")  # routes whose bodies carry videos (SAM3_VIDEO_MAX_BYTES)
 
 DESCRIPTION = """Segment Anything Model 3 over HTTP and WebSocket.
 
@@ -42,10 +45,14 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine.start()
+        app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
+                                              settings.video_max_queued_jobs)
+        app.state.video_jobs.start()
         try:
             yield
         finally:
             await ws.close_all_sessions(app)
+            await app.state.video_jobs.shutdown()
             if owns_engine:
                 engine.stop()
 
@@ -53,7 +60,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.settings = settings
     app.state.engine = engine
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
-    app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
+    app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
+                       video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
         allow_methods=["*"], allow_headers=["*"],
@@ -62,6 +70,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(health.router)
     app.include_router(segment.router)
     app.include_router(ws.router)
+    app.include_router(video.router)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app

@@ -22,19 +22,27 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 in the standard envelope when an HTTP body exceeds `max_bytes`."""
+    """ASGI middleware: 413 in the standard envelope when an HTTP body exceeds its route's limit.
 
-    def __init__(self, app: ASGIApp, max_bytes: int):
+    `max_bytes` is the limit of image routes; paths starting with one of `video_prefixes` carry videos and get
+    `video_max_bytes` instead (the video routes check the video's own size again while reading it).
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int, video_max_bytes: int = 0, video_prefixes: tuple[str, ...] = ()):
         self.app = app
         self.max_bytes = max_bytes
+        self.video_max_bytes = max(video_max_bytes, max_bytes)
+        self.video_prefixes = video_prefixes
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        is_video = scope.get("path", "").startswith(self.video_prefixes) if self.video_prefixes else False
+        limit = self.video_max_bytes if is_video else self.max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
-        if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+        if declared is not None and declared.isdigit() and int(declared) > limit:
+            await self._reject(send, limit)
             return
         received = 0
         started = False
@@ -44,7 +52,7 @@ class BodySizeLimit:
             message = await receive()
             if message["type"] == "http.request":
                 received += len(message.get("body", b""))
-                if received > self.max_bytes:
+                if received > limit:
                     raise BodyTooLarge
             return message
 
@@ -57,11 +65,12 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(send, limit)
 
-    async def _reject(self, send: Send) -> None:
-        detail = (f"request body is over {self.max_bytes} bytes; images are limited by SAM3_MAX_UPLOAD_BYTES "
-                  "(base64 adds a third)")
+    async def _reject(self, send: Send, limit: int) -> None:
+        setting = "SAM3_VIDEO_MAX_BYTES" if limit == self.video_max_bytes and self.video_prefixes else \
+            "SAM3_MAX_UPLOAD_BYTES"
+        detail = f"request body is over {limit} bytes; files are limited by {setting} (base64 adds a third)"
         body = json.dumps({"detail": detail, "status_code": 413, "code": "request_too_large"}).encode()
         await send({"type": "http.response.start", "status": 413,
                     "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})

@@ -1,0 +1,154 @@
+"""Video tracking jobs: POST /video/jobs, then status, frames (NDJSON), events (SSE), cancel, delete, MP4.
+
+A job is decoded and checked when it is submitted (bad input: 4xx at once), then tracked in the background
+one frame step at a time, every finished frame persisted under SAM3_DATA_DIR; results stream while it runs.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Request
+from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
+from fastapi.sse import EventSourceResponse
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
+from ...jobs.render import VIDEO_FILE
+from ...jobs.submit import discard, incoming_dir, submit_video_job
+from ..deps import SettingsDep
+from ..video_inputs import video_from_base64, video_from_upload, video_from_url
+from ..video_schemas import VideoJobJson, VideoJobOut, VideoJobParams
+from ..video_stream import frame_lines, job_events, job_out, runner_of
+from ..schemas import ErrorResponse
+
+router = APIRouter(prefix="/video/jobs", tags=["video"])
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 503)}
+BODY = {"requestBody": {"content": {
+    "application/json": {"schema": VideoJobJson.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": {
+        "video": {"type": "string", "format": "binary"},
+        **{name: {"type": "string", "description": "JSON for lists"} for name in VideoJobParams.model_fields}}}},
+}, "required": True}}
+
+
+@router.post("", status_code=202, response_model=VideoJobOut, responses=ERRORS, openapi_extra=BODY,
+             summary="Start a video tracking job")
+async def create_job(request: Request, settings: SettingsDep):
+    """Track text concepts and/or picked objects through a video (JSON with video_base64 or video_url, or
+    multipart with a `video` file and the same fields as form values)."""
+    runner = runner_of(request)
+    runner.admit()  # a full queue answers before anything is read or decoded
+    scratch = incoming_dir(settings.data_dir)
+    try:
+        source = scratch / "source"
+        params = await _read_submission(request, source, settings)
+        job = await submit_video_job(runner, settings, scratch, source, params,
+                                     owner=getattr(request.state, "api_key", None))
+    finally:
+        discard(scratch)
+    return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202,
+                        headers={"Location": f"/video/jobs/{job.job_id}"})
+
+
+async def _read_submission(request: Request, source: Path, settings) -> dict:
+    content_type = request.headers.get("content-type", "")
+    try:
+        if content_type.startswith("multipart/form-data"):
+            form = await request.form(max_part_size=settings.video_max_bytes)
+            upload = form.get("video")
+            if not isinstance(upload, UploadFile):
+                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
+            fields = {key: (values if len(values := form.getlist(key)) > 1 else values[0])
+                      for key in form.keys() if key != "video"}
+            params = VideoJobParams.model_validate(fields)
+            await video_from_upload(upload, source, settings)
+            return params.model_dump()
+        body = VideoJobJson.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise InvalidPrompt(_validation_message(exc)) from None
+    if bool(body.video_base64) == bool(body.video_url):
+        raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
+                           field="video_base64")
+    if body.video_base64:
+        await video_from_base64(body.video_base64, source, settings)
+    else:
+        await video_from_url(body.video_url, source, settings)
+    return body.model_dump(exclude={"video_base64", "video_url"})
+
+
+def _validation_message(exc: ValidationError) -> str:
+    parts = []
+    for error in exc.errors(include_url=False):
+        location = ".".join(str(item) for item in error["loc"]) or "body"
+        parts.append(f"{location}: {error['msg']}")
+    return "; ".join(parts)
+
+
+@router.get("", summary="List video jobs")
+async def list_jobs(request: Request) -> dict:
+    """Every job the server holds (finished ones too, until they expire), oldest first."""
+    runner = runner_of(request)
+    return {"jobs": [job_out(job).model_dump(mode="json") for job in runner.store.list("video")]}
+
+
+@router.get("/{job_id}", response_model=VideoJobOut, responses=ERRORS, summary="A video job's status")
+async def get_job(job_id: str, request: Request) -> VideoJobOut:
+    """Status, progress (frames done / total, frames per second), the video, the objects found so far."""
+    return job_out(_job(request, job_id))
+
+
+@router.get("/{job_id}/frames", responses=ERRORS, summary="Per-frame results (NDJSON)",
+            response_class=StreamingResponse)
+async def get_frames(job_id: str, request: Request):
+    """One JSON line per frame, in frame order: {frame_index, objects: [{object_id, score, box, mask}]}.
+    While the job runs, frames stream as they are finished."""
+    job = _job(request, job_id)
+    return StreamingResponse(frame_lines(runner_of(request), job), media_type="application/x-ndjson")
+
+
+@router.get("/{job_id}/events", responses={**ERRORS, 200: {"content": {"text/event-stream": {}}}},
+            summary="Progress and per-frame results (Server-Sent Events)")
+async def get_events(job_id: str, request: Request):
+    """Events `progress` {status, progress}, `frame` {frame_index, objects}, and a last `end` {status, error}."""
+    job = _job(request, job_id)  # before the stream starts, so an unknown job is a plain 404
+    return EventSourceResponse(job_events(runner_of(request), job))
+
+
+@router.post("/{job_id}/cancel", response_model=VideoJobOut, responses=ERRORS, summary="Cancel a video job")
+async def cancel_job(job_id: str, request: Request) -> VideoJobOut:
+    """Stops the job before its next frame step; the frames it finished are kept."""
+    job = _job(request, job_id)
+    if job.finished:
+        raise Conflict(f"job {job_id} already ended ({job.status}); nothing to cancel")
+    runner_of(request).cancel(job)
+    return job_out(job)
+
+
+@router.delete("/{job_id}", status_code=204, responses=ERRORS, summary="Delete a video job and its files")
+async def delete_job(job_id: str, request: Request) -> None:
+    """Deletes the job's results and files (a running job is stopped first)."""
+    runner_of(request).delete(_job(request, job_id))
+
+
+@router.get("/{job_id}/video.mp4", responses={**ERRORS, 200: {"content": {"video/mp4": {}}}},
+            summary="The annotated MP4", response_class=FileResponse)
+async def get_video(job_id: str, request: Request):
+    """H.264 MP4 with every object's mask blended in its colour (when the job asked for annotated_video)."""
+    job = _job(request, job_id)
+    path = runner_of(request).store.directory(job_id) / VIDEO_FILE
+    if not job.request.get("annotated_video"):
+        raise NotFound(f"job {job_id} did not ask for annotated_video", field="job_id")
+    if not path.exists():
+        raise Conflict(f"job {job_id} is {job.status}: the annotated video is written when it succeeds")
+    return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
+
+
+def _job(request: Request, job_id: str):
+    job = runner_of(request).store.get(job_id)
+    if job is None or job.kind != "video":
+        raise NotFound(f"no video job {job_id!r} (unknown, deleted, or expired after SAM3_VIDEO_JOB_TTL_S)",
+                       field="job_id")
+    return job

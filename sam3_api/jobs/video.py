@@ -1,0 +1,163 @@
+"""Runs video jobs one at a time, one frame step at a time, persisting every finished frame.
+
+A job is decoded and checked at submission (api/routes/video.py), so what reaches the runner is a clip of
+decoded frames on disk and a validated request. The runner asks the engine for one step at a time and writes
+each finished frame at once; between steps the model thread serves everyone else, and a cancel takes effect
+before the next step. Jobs wait in order in a bounded queue (full: 503 + Retry-After at submission).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+
+from ..errors import EngineBusy, Sam3Error
+from .render import render_annotated_video
+from .results import ResultsLog
+from .store import Job, JobStore
+from .video_io import StoreFrames, frame_line, object_entry, open_frames, run_request
+
+log = logging.getLogger(__name__)
+DECODERS = 2
+EXPIRY_CHECK_S = 300.0
+SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often while a job runs
+
+
+class VideoJobRunner:
+    """The single consumer of the video job queue."""
+
+    def __init__(self, engine, store: JobStore, max_queued: int):
+        self.engine, self.store, self.max_queued = engine, store, max_queued
+        self._queue: asyncio.Queue[str] = asyncio.Queue()
+        self._logs: dict[str, ResultsLog] = {}
+        self._stop_requested: set[str] = set()
+        self._delete_requested: set[str] = set()
+        self.current: str | None = None
+        self._tasks: list[asyncio.Task] = []
+        self.decoding = asyncio.Semaphore(DECODERS)  # submissions decoding at once (each a CPU-heavy process)
+
+    # ------------------------------------------------------------------------------------------ lifecycle
+    def start(self) -> None:
+        for job in self.store.recover():
+            self._queue.put_nowait(job.job_id)
+        self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
+                       asyncio.create_task(self._expire(), name="video-jobs-expiry")]
+
+    async def shutdown(self) -> None:
+        """Stop consuming; a job still running is marked interrupted (its finished frames are kept)."""
+        for task in self._tasks:
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        job = self.store.get(self.current) if self.current else None
+        if job is not None and not job.finished:
+            self.store.finish(job, "interrupted", "the server shut down while this job ran; the frames it "
+                                                  "finished are kept and can be read")
+
+    # ------------------------------------------------------------------------------------------ clients
+    def queued(self) -> int:
+        return sum(1 for job in self.store.list("video") if job.status == "queued")
+
+    def admit(self) -> None:
+        """Refuse a new job while the queue is full (checked before the video is decoded)."""
+        if self.queued() >= self.max_queued:
+            raise EngineBusy(f"{self.queued()} video jobs are already waiting (SAM3_VIDEO_MAX_QUEUED_JOBS="
+                             f"{self.max_queued}); retry later", retry_after_s=30)
+
+    def enqueue(self, job: Job) -> None:
+        self._queue.put_nowait(job.job_id)
+        self.results(job.job_id).notify()
+
+    def results(self, job_id: str) -> ResultsLog:
+        if job_id not in self._logs:
+            self._logs[job_id] = ResultsLog(self.store.directory(job_id) / "results.ndjson")
+        return self._logs[job_id]
+
+    def cancel(self, job: Job) -> None:
+        """Queued: cancelled at once. Running: stops before its next frame step."""
+        if job.status == "queued":
+            self.store.finish(job, "cancelled", "cancelled before it started")
+            self.results(job.job_id).notify()
+        else:
+            self._stop_requested.add(job.job_id)
+
+    def delete(self, job: Job) -> None:
+        """Delete now, or (running) as soon as the runner has stopped it."""
+        if job.status == "running":
+            self._delete_requested.add(job.job_id)
+            self._stop_requested.add(job.job_id)
+            return
+        self.store.delete(job.job_id)
+        self._logs.pop(job.job_id, None)
+
+    # ------------------------------------------------------------------------------------------ the work
+    async def _expire(self) -> None:
+        """Delete finished jobs older than SAM3_VIDEO_JOB_TTL_S, now and then every EXPIRY_CHECK_S."""
+        while True:
+            for job in self.store.expired():
+                log.info("video job %s expired", job.job_id)
+                self.delete(job)
+            await asyncio.sleep(EXPIRY_CHECK_S)
+
+    async def _consume(self) -> None:
+        while True:
+            job = self.store.get(await self._queue.get())
+            if job is None or job.status != "queued":
+                continue
+            self.current = job.job_id
+            try:
+                await self._run(job)
+            finally:
+                self.current = None
+                self._finish_deletion(job)
+
+    async def _run(self, job: Job) -> None:
+        job.status, job.started_at = "running", time.time()
+        self.store.save(job)
+        results = self.results(job.job_id)
+        try:
+            frames = await asyncio.to_thread(open_frames, self.store.directory(job.job_id))
+            run = self.engine.video_run(StoreFrames(frames), run_request(job.request))
+            await self._steps(job, run, frames, results)
+            if job.status == "running" and job.request.get("annotated_video"):
+                await asyncio.to_thread(render_annotated_video, self.store.directory(job.job_id), frames, results)
+                job.outputs["video_mp4"] = True
+            if job.status == "running":
+                self.store.finish(job, "succeeded")
+        except Sam3Error as exc:
+            self.store.finish(job, "failed", exc.message)
+        except Exception:  # a bug must fail this job only, never the runner
+            log.exception("video job %s failed", job.job_id)
+            self.store.finish(job, "failed", "internal error while tracking; the traceback is in the server log")
+        finally:
+            results.notify()
+
+    async def _steps(self, job: Job, run, frames, results: ResultsLog) -> None:
+        started, saved = time.perf_counter(), 0.0
+        job.progress = {"frames_done": len(results), "frames_total": run.frame_count, "fps": 0.0}
+        while not run.done:
+            if job.job_id in self._stop_requested:
+                self._stop_requested.discard(job.job_id)
+                self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {run.frame_count} frames; "
+                                                    "the finished frames are kept")
+                return
+            finished = await self.engine.video_step(run)
+            if finished:
+                results.append([frame_line(result, frames.info) for result in finished])
+            self._update(job, run, results, started)
+            if time.perf_counter() - saved > SAVE_EVERY_S or run.done:
+                self.store.save(job)
+                saved = time.perf_counter()
+
+    def _update(self, job: Job, run, results: ResultsLog, started: float) -> None:
+        elapsed = max(time.perf_counter() - started, 1e-6)
+        job.progress = {"frames_done": len(results), "frames_total": run.frame_count,
+                        "fps": round(run.frames_done / elapsed, 3)}
+        job.objects = [object_entry(entry, job.video) for entry in run.catalog.values()]
+        results.notify()
+
+    def _finish_deletion(self, job: Job) -> None:
+        if job.job_id in self._delete_requested:
+            self._delete_requested.discard(job.job_id)
+            self.store.delete(job.job_id)
+            self._logs.pop(job.job_id, None)
