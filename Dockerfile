@@ -20,7 +20,8 @@ ENV PYTHONDONTWRITEBYTECODE=1 \
 # Model weights (the Hugging Face cache) and the generated dev-tiny checkpoint live on the /data volume, so
 # they survive container re-creation and are downloaded once.
 ENV HF_HOME=/data/hf \
-    SAM3_CACHE_DIR=/data/sam3-api
+    SAM3_CACHE_DIR=/data/sam3-api \
+    SAM3_DATA_DIR=/data/jobs
 # Read by the NVIDIA Container Toolkit: expose the GPUs and the driver's compute libraries (and nvidia-smi).
 ENV NVIDIA_VISIBLE_DEVICES=all \
     NVIDIA_DRIVER_CAPABILITIES=compute,utility
@@ -28,7 +29,7 @@ ENV NVIDIA_VISIBLE_DEVICES=all \
 # Non-root user; /data is created and owned by it before VOLUME so a new named volume inherits the ownership.
 RUN groupadd --system --gid 10001 app \
     && useradd --system --uid 10001 --gid app --home-dir /home/app --create-home --shell /usr/sbin/nologin app \
-    && mkdir -p /data/hf /data/sam3-api \
+    && mkdir -p /data/hf /data/sam3-api /data/jobs \
     && chown -R app:app /data
 
 WORKDIR /app

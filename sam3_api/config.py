@@ -21,10 +21,6 @@ def _default_cache_dir() -> Path:
     return Path.home() / ".cache" / "sam3-api"
 
 
-def _default_data_dir() -> Path:
-    return _default_cache_dir() / "data"
-
-
 class Settings(BaseSettings):
     """Server configuration; see the README's settings table for each variable."""
 
@@ -74,7 +70,7 @@ class Settings(BaseSettings):
     ws_idle_ttl_s: float = Field(600.0, gt=0)
 
     # --- video tracking and jobs ---
-    data_dir: Path = Field(default_factory=_default_data_dir, description="Jobs, their results and decoded videos.")
+    data_dir: Path | None = Field(None, description="Jobs, their results and decoded videos (default: <cache_dir>/data).")
     video_max_objects: int = Field(32, ge=1, le=1000, description="Picked objects in one video job.")
     video_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Video jobs waiting beyond this answer 503.")
     video_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished jobs are deleted after this long.")
@@ -94,6 +90,12 @@ class Settings(BaseSettings):
                 if isinstance(value, str):
                     data[key] = [item.strip() for item in value.split(",") if item.strip()]
         return data
+
+    @model_validator(mode="after")
+    def _default_data_dir(self) -> "Settings":
+        if self.data_dir is None:
+            self.data_dir = self.cache_dir / "data"
+        return self
 
     @model_validator(mode="after")
     def _check_cache_budget(self) -> "Settings":

@@ -45,8 +45,6 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine.start()
-        app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
-                                              settings.video_max_queued_jobs)
         app.state.video_jobs.start()
         try:
             yield
@@ -59,6 +57,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
+                                          settings.video_max_queued_jobs)
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
                        video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)

@@ -29,16 +29,20 @@ class VideoJobRunner:
 
     def __init__(self, engine, store: JobStore, max_queued: int):
         self.engine, self.store, self.max_queued = engine, store, max_queued
-        self._queue: asyncio.Queue[str] = asyncio.Queue()
         self._logs: dict[str, ResultsLog] = {}
         self._stop_requested: set[str] = set()
         self._delete_requested: set[str] = set()
         self.current: str | None = None
         self._tasks: list[asyncio.Task] = []
-        self.decoding = asyncio.Semaphore(DECODERS)  # submissions decoding at once (each a CPU-heavy process)
+        self._queue: asyncio.Queue[str] | None = None  # created on the event loop, by start()
+        self.decoding: asyncio.Semaphore | None = None  # submissions decoding at once (CPU-heavy processes)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
+        """Recover the jobs on disk and start consuming (the app's lifespan calls this; idempotent)."""
+        if self._queue is not None:
+            return
+        self._queue, self.decoding = asyncio.Queue(), asyncio.Semaphore(DECODERS)
         for job in self.store.recover():
             self._queue.put_nowait(job.job_id)
         self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
@@ -60,6 +64,7 @@ class VideoJobRunner:
 
     def admit(self) -> None:
         """Refuse a new job while the queue is full (checked before the video is decoded)."""
+        self.start()  # a no-op once the lifespan started the runner
         if self.queued() >= self.max_queued:
             raise EngineBusy(f"{self.queued()} video jobs are already waiting (SAM3_VIDEO_MAX_QUEUED_JOBS="
                              f"{self.max_queued}); retry later", retry_after_s=30)

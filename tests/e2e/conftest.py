@@ -3,7 +3,8 @@
 `live_server` (session scope) starts `uvicorn app:app` on 127.0.0.1 and a free port with SAM3_MODEL=dev-tiny,
 waits until /health says model_loaded, yields the base URL ("http://127.0.0.1:PORT") and stops the server at
 the end; its log is <tmp>/live-server*/server.log. A server with other settings: a fixture that does
-`yield from start_server(tmp_path_factory, {"SAM3_URL_ALLOW_HOSTS": "127.0.0.1"})`.
+`yield from start_server(tmp_path_factory, {"SAM3_URL_ALLOW_HOSTS": "127.0.0.1"})`; `LiveServer(...)` when a
+test must stop, kill or restart the process itself.
 `browser` (module scope) is Chromium driven by Playwright's sync API; `page` is a fresh context per test.
 Browser tests are skipped only when /usr/bin/chromium (or the playwright package) is missing and CI is unset;
 under CI they fail instead, so a green CI run has really driven a browser.
@@ -62,27 +63,46 @@ def _tail(path: Path, lines: int = 40) -> str:
     return "\n".join(path.read_text(errors="replace").splitlines()[-lines:]) if path.exists() else ""
 
 
+class LiveServer:
+    """A uvicorn process over dev-tiny on 127.0.0.1: `.url`, `.process`, `.log_path`; `stop()` or `kill()` it."""
+
+    def __init__(self, tmp_path_factory, env: dict[str, str] | None = None):
+        port = _free_port()
+        self.log_path = tmp_path_factory.mktemp("live-server") / "server.log"
+        server_env = {**os.environ, "SAM3_MODEL": "dev-tiny", "SAM3_CACHE_DIR": str(CACHE_DIR),
+                      "PYTHONUNBUFFERED": "1", "SAM3_DATA_DIR": str(tmp_path_factory.mktemp("server-data")),
+                      **(env or {})}
+        command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
+                   "--log-level", "info"]
+        with open(self.log_path, "wb") as log:
+            self.process = subprocess.Popen(command, cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT)
+        self.url = f"http://127.0.0.1:{port}"
+        try:
+            _wait_until_ready(self.process, self.url, self.log_path)
+        except BaseException:
+            self.kill()
+            raise
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            self.kill()
+
+    def kill(self) -> None:
+        """SIGKILL: a crash, no shutdown code runs."""
+        self.process.kill()
+        self.process.wait()
+
+
 def start_server(tmp_path_factory, env: dict[str, str] | None = None):
     """Generator for fixtures: start uvicorn (dev-tiny plus `env`), yield its base URL, stop it afterwards."""
-    port = _free_port()
-    log_path = tmp_path_factory.mktemp("live-server") / "server.log"
-    server_env = {**os.environ, "SAM3_MODEL": "dev-tiny", "SAM3_CACHE_DIR": str(CACHE_DIR), "PYTHONUNBUFFERED": "1",
-                  "SAM3_DATA_DIR": str(tmp_path_factory.mktemp("server-data")), **(env or {})}
-    command = [sys.executable, "-m", "uvicorn", "app:app", "--host", "127.0.0.1", "--port", str(port),
-               "--log-level", "info"]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(command, cwd=REPO, env=server_env, stdout=log, stderr=subprocess.STDOUT)
-    base_url = f"http://127.0.0.1:{port}"
+    server = LiveServer(tmp_path_factory, env)
     try:
-        _wait_until_ready(process, base_url, log_path)
-        yield base_url
+        yield server.url
     finally:
-        process.terminate()
-        try:
-            process.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait()
+        server.stop()
 
 
 @pytest.fixture(scope="session")

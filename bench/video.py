@@ -1,0 +1,143 @@
+"""Video tracking benchmark: prints one JSON object of figures (no asserts; compare ratios within one run).
+
+    python bench/video.py                   # dev-tiny, 120 frames at 640x480
+    python bench/video.py --full            # full-size architecture, random weights, a few frames
+    python bench/video.py --model DIR --frames 300 --device cuda
+
+Runs the engine in-process (the same VideoRun the job API uses, stepped on the model thread) and reports, for
+box tracking with 1, 4 and 16 objects and for text tracking: frames per second, time to the first frame
+result, the steady per-frame time and its ratio to the backbone's own time (the ViT on one frame: the floor
+of any per-frame tracking), and the process's memory (RSS) at frame 100 and at the end.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+from sam3_api.config import Settings  # noqa: E402
+from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
+from sam3_api.engine.engine import Sam3Engine  # noqa: E402
+from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest  # noqa: E402
+
+
+def rss_bytes() -> int:
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def clip(frames: int, height: int, width: int) -> list[np.ndarray]:
+    """Sixteen squares drifting over a textured background."""
+    background = (np.random.default_rng(0).random((height, width, 3)) * 90).astype(np.uint8)
+    out = []
+    for index in range(frames):
+        frame = background.copy()
+        for k in range(16):
+            x = (40 + 150 * (k % 4) + 2 * index) % (width - 60)
+            y = 30 + 110 * (k // 4) % (height - 60)
+            frame[y:y + 50, x:x + 50] = (60 + 12 * k, 255 - 10 * k, 120)
+        out.append(frame)
+    return out
+
+
+def boxes(count: int, height: int, width: int) -> list[ObjectPrompt]:
+    return [ObjectPrompt(k + 1, 0, box=[float((40 + 150 * (k % 4)) % (width - 60)), float(30 + 110 * (k // 4) % (height - 60)),
+                                        float((40 + 150 * (k % 4)) % (width - 60) + 50),
+                                        float(30 + 110 * (k // 4) % (height - 60) + 50)])
+            for k in range(count)]
+
+
+async def track(engine: Sam3Engine, frames: list[np.ndarray], request: VideoRequest) -> dict:
+    run = engine.video_run(ArrayFrames(frames), request)
+    started = time.perf_counter()
+    first_result = rss_at_100 = None
+    step_times, done = [], 0
+    while not run.done:
+        step_started = time.perf_counter()
+        finished = await engine.video_step(run)
+        step_times.append(time.perf_counter() - step_started)
+        done += len(finished)
+        if finished and first_result is None:
+            first_result = time.perf_counter() - started
+        if rss_at_100 is None and done >= 100:
+            rss_at_100 = rss_bytes()
+    elapsed = time.perf_counter() - started
+    steady = statistics.median(step_times[len(request.objects) + 2:] or step_times)
+    return {"frames": len(frames), "frames_per_s": round(len(frames) / elapsed, 3),
+            "first_frame_result_s": round(first_result or elapsed, 3), "per_frame_s": round(steady, 4),
+            "rss_at_frame_100_bytes": rss_at_100, "rss_at_end_bytes": rss_bytes()}
+
+
+@torch.inference_mode()
+def backbone_seconds(engine: Sam3Engine, frames: list[np.ndarray], repeats: int) -> float:
+    """Median time of the ViT alone on one preprocessed frame (what every tracked frame must pay)."""
+    runtime = engine.runtime
+    pixels = runtime.video_processor.video_processor(videos=[frames[:1]], return_tensors="pt").pixel_values_videos[0]
+    pixels = pixels.to(runtime.device)
+    times = []
+    for _ in range(repeats):
+        started = time.perf_counter()
+        with runtime._autocast():
+            runtime.model.detector_model.vision_encoder.backbone(pixels).last_hidden_state.float().sum().item()
+        times.append(time.perf_counter() - started)
+    return statistics.median(times)
+
+
+async def measure(engine: Sam3Engine, frames: list[np.ndarray], object_counts: list[int], text: bool) -> dict:
+    height, width = frames[0].shape[:2]
+    figures = {}
+    for count in object_counts:
+        figures[f"box_{count}"] = await track(engine, frames, VideoRequest(objects=boxes(count, height, width),
+                                                                          direction="forward"))
+    if text:
+        figures["text"] = await track(engine, frames, VideoRequest(texts=["square"]))
+    return figures
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a checkpoint directory, or a hub id")
+    parser.add_argument("--full", action="store_true", help="full-size architecture with random weights")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    parser.add_argument("--frames", type=int, help="frames per run (default 120; 4 with --full on CPU)")
+    parser.add_argument("--objects", default="1,4,16", help="object counts of the box runs")
+    parser.add_argument("--no-text", action="store_true", help="skip the text-tracking run")
+    parser.add_argument("--size", default="640x480", help="frame size WxH")
+    args = parser.parse_args()
+
+    model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
+    engine = Sam3Engine(Settings(model=model, device=args.device))
+    status = engine.wait_ready()
+    if not status.ready:
+        print(json.dumps({"model": model, "error": status.error}))
+        sys.exit(1)
+    slow = args.full and status.device == "cpu"
+    count = args.frames or (4 if slow else 120)
+    width, height = (int(v) for v in args.size.split("x"))
+    frames = clip(count, height, width)
+    backbone = backbone_seconds(engine, frames, 1 if slow else 5)
+    counts = [int(c) for c in args.objects.split(",") if c]
+    runs = asyncio.run(measure(engine, frames, counts, not args.no_text))
+    for figures in runs.values():
+        figures["per_frame_over_backbone"] = round(figures["per_frame_s"] / backbone, 3)
+    report = {"model": "full-size random weights" if args.full else model, "device": status.device,
+              "frame_size": [width, height], "backbone_s": round(backbone, 4), "runs": runs,
+              "parameters": engine.runtime.parameter_count}
+    engine.stop()
+    print(json.dumps(report, indent=2))
+
+
+if __name__ == "__main__":
+    main()
