@@ -74,3 +74,17 @@ class EngineBusy(Sam3Error):
     def __init__(self, message: str, *, retry_after_s: int = 1):
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
         self.retry_after_s = retry_after_s
+
+
+class Unauthorized(Sam3Error):
+    """API keys are on (SAM3_API_KEYS) and the request carried none of them."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class PathNotAllowed(Sam3Error):
+    """A server-side file path was refused: reading is off, or the path leaves the allowed root."""
+
+    status_code = 403
+    code = "path_not_allowed"

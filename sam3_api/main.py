@@ -15,9 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
+from .api.auth import ApiKeyAuth
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
 from .api.routes import health, segment, ws
+from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
 
@@ -52,6 +54,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
     app.state.settings = settings
     app.state.engine = engine
+    # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
+    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(
@@ -62,6 +66,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(health.router)
     app.include_router(segment.router)
     app.include_router(ws.router)
+    install_compat(app, settings)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app

@@ -6,9 +6,9 @@ byte check ever runs. The cap follows SAM3_MAX_UPLOAD_BYTES: base64 inflates by 
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import NATIVE, surface_for
 
 FIELD_ALLOWANCE = 1024**2
 
@@ -22,7 +22,7 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 in the standard envelope when an HTTP body exceeds `max_bytes`."""
+    """ASGI middleware: 413 in the caller's error envelope when an HTTP body exceeds `max_bytes`."""
 
     def __init__(self, app: ASGIApp, max_bytes: int):
         self.app = app
@@ -34,7 +34,7 @@ class BodySizeLimit:
             return
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > self.max_bytes:
-            await self._reject(send)
+            await self._reject(scope, receive, send)
             return
         received = 0
         started = False
@@ -57,12 +57,10 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send)
+                await self._reject(scope, receive, send)
 
-    async def _reject(self, send: Send) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = (f"request body is over {self.max_bytes} bytes; images are limited by SAM3_MAX_UPLOAD_BYTES "
                   "(base64 adds a third)")
-        body = json.dumps({"detail": detail, "status_code": 413, "code": "request_too_large"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        surface = surface_for(scope["app"], scope["path"]) if "app" in scope else NATIVE
+        await surface.render_error(413, detail, "request_too_large", None)(scope, receive, send)
