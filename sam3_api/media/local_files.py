@@ -62,11 +62,13 @@ def _read_regular_file(path: Path, name: str, max_bytes: int) -> bytes:
         descriptor = os.open(path, flags)
     except OSError:
         raise _outside(name) from None
+    info = os.fstat(descriptor)
+    if not stat.S_ISREG(info.st_mode):
+        os.close(descriptor)
+        raise NotFound(f"image_path {name!r} is not a regular file", field="image_path")
+    if info.st_size > max_bytes:
+        os.close(descriptor)
+        raise ImageTooLarge(f"image_path {name!r} is {info.st_size} bytes, over the limit of {max_bytes} bytes "
+                            "(SAM3_MAX_UPLOAD_BYTES)", field="image_path")
     with os.fdopen(descriptor, "rb") as handle:
-        info = os.fstat(handle.fileno())
-        if not stat.S_ISREG(info.st_mode):
-            raise NotFound(f"image_path {name!r} is not a regular file", field="image_path")
-        if info.st_size > max_bytes:
-            raise ImageTooLarge(f"image_path {name!r} is {info.st_size} bytes, over the limit of {max_bytes} bytes "
-                                "(SAM3_MAX_UPLOAD_BYTES)", field="image_path")
         return handle.read(max_bytes + 1)  # decode_image re-checks the size of what was read
