@@ -15,7 +15,7 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
-from .api.auth import ApiKeyAuth
+from .api.auth import install_auth
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
 from .api.routes import health, segment, ws
@@ -55,7 +55,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.settings = settings
     app.state.engine = engine
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
-    app.add_middleware(ApiKeyAuth, keys=settings.api_keys)
+    install_auth(app, settings.api_keys)
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(

@@ -25,7 +25,7 @@ from urllib.parse import parse_qs
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import NATIVE, Surface, surface_for
+from .errors import NATIVE, Surface, route_path, surface_for
 
 OPEN_PATHS = frozenset({"/", "/health", "/healthz", "/health/live", "/health/ready", "/docs",
                         "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/app"})
@@ -34,6 +34,23 @@ MISSING = ("this server needs an API key: send it as the X-API-Key header or as 
            "<key>'{extra}")
 WRONG = "the API key is not valid for this server; check SAM3_API_KEYS with the operator"
 JSON_PARSE_IN_THREAD = 256 * 1024  # bigger JSON bodies are parsed off the event loop
+
+
+def install_auth(app, keys: Sequence[str]) -> None:
+    """Protect every route; with keys on, also give /docs an "Authorize" button that sends X-API-Key."""
+    app.add_middleware(ApiKeyAuth, keys=keys)
+    if keys:
+        build_schema = app.openapi
+
+        def openapi() -> dict:
+            if app.openapi_schema is None:
+                schema = build_schema()  # FastAPI caches this very dict in app.openapi_schema
+                schema.setdefault("components", {}).setdefault("securitySchemes", {})["APIKey"] = {
+                    "type": "apiKey", "in": "header", "name": "X-API-Key"}
+                schema["security"] = [{"APIKey": []}]
+            return app.openapi_schema
+
+        app.openapi = openapi
 
 
 def is_open_path(path: str) -> bool:
@@ -82,18 +99,19 @@ class ApiKeyAuth:
         if not self.keys:
             await self.app(scope, receive, send)
             return
-        surface = surface_for(scope["app"], scope["path"]) if "app" in scope else NATIVE
+        path = route_path(scope)
+        surface = surface_for(scope["app"], path) if "app" in scope else NATIVE
         websocket = scope["type"] == "websocket"
         candidates = [header_key(dict(scope.get("headers", [])))]
         if websocket or surface.key_in_query:
             candidates.append(query_key(scope))
         matched = next(filter(None, (match_key(c, self.keys) for c in candidates)), None)
-        if matched is None and surface.key_in_body and not websocket and not is_open_path(scope["path"]):
+        if matched is None and surface.key_in_body and not websocket and not is_open_path(path):
             body_key, receive = await _body_key(receive)
             candidates.append(body_key)
             matched = match_key(body_key, self.keys)
         state["api_key"] = matched
-        if matched is not None or is_open_path(scope["path"]):
+        if matched is not None or is_open_path(path):
             await self.app(scope, receive, send)
             return
         reason = WRONG if any(candidates) else _missing(surface, websocket)

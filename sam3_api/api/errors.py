@@ -53,6 +53,14 @@ def register_surface(app, surface: Surface) -> None:
     app.state.surfaces = [*getattr(app.state, "surfaces", []), surface]
 
 
+def route_path(scope) -> str:
+    """The path as the app's routes see it: without the root_path a proxy mounts the server under."""
+    path, root = scope.get("path", "/"), scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
+
 def surface_for(app, path: str) -> Surface:
     """The surface owning `path` (an adapter's), else the native one."""
     for surface in getattr(app.state, "surfaces", ()):
@@ -62,7 +70,7 @@ def surface_for(app, path: str) -> Surface:
 
 
 def _render(request: Request, status_code: int, detail: str, code: str, headers: dict | None = None):
-    return surface_for(request.app, request.scope["path"]).render_error(status_code, detail, code, headers)
+    return surface_for(request.app, route_path(request.scope)).render_error(status_code, detail, code, headers)
 
 
 def describe_validation_error(exc: RequestValidationError) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .errors import NATIVE, surface_for
+from .errors import NATIVE, route_path, surface_for
 
 FIELD_ALLOWANCE = 1024**2
 
@@ -62,5 +62,5 @@ class BodySizeLimit:
     async def _reject(self, scope: Scope, receive: Receive, send: Send) -> None:
         detail = (f"request body is over {self.max_bytes} bytes; images are limited by SAM3_MAX_UPLOAD_BYTES "
                   "(base64 adds a third)")
-        surface = surface_for(scope["app"], scope["path"]) if "app" in scope else NATIVE
+        surface = surface_for(scope["app"], route_path(scope)) if "app" in scope else NATIVE
         await surface.render_error(413, detail, "request_too_large", None)(scope, receive, send)

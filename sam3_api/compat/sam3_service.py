@@ -49,8 +49,9 @@ async def segment(
     prompts: Annotated[list[str], Form(description="One text per field; repeat the field for more")],
     return_masks: Annotated[bool, Form()] = False,
     return_contours: Annotated[bool, Form()] = False,
-    confidence_threshold: Annotated[float, Form(ge=0.0, le=1.0, allow_inf_nan=False,
-                                                description="Extension: the score an instance needs")] = SCORE_THRESHOLD,
+    confidence_threshold: Annotated[
+        float, Form(ge=0.0, le=1.0, allow_inf_nan=False, description="Extension: the score an instance needs")
+    ] = SCORE_THRESHOLD,
 ):
     """Text prompts on one image: one result per prompt, in request order."""
     labels = [prompt.strip() for prompt in prompts]

@@ -138,7 +138,8 @@ def test_a_websocket_without_a_key_is_told_why_and_closed_with_1008(keyed):
 
 @pytest.mark.parametrize("how", ["query", "header"])
 def test_a_websocket_with_a_key_in_the_query_or_a_header_is_served(keyed, how):
-    url, headers = ("/ws/realtime?api_key=key-one", {}) if how == "query" else ("/ws/realtime", {"X-API-Key": "key-one"})
+    url, headers = ("/ws/realtime?api_key=key-one", {}) if how == "query" else \
+        ("/ws/realtime", {"X-API-Key": "key-one"})
     with keyed.websocket_connect(url, headers=headers) as socket:
         assert socket.receive_json()["type"] == "session_created"
     with keyed.websocket_connect("/probe/ws?api_key=key-two") as socket:
@@ -148,3 +149,24 @@ def test_a_websocket_with_a_key_in_the_query_or_a_header_is_served(keyed, how):
 def test_a_websocket_with_a_wrong_key_is_refused(keyed):
     with keyed.websocket_connect("/ws/realtime?api_key=nope") as socket:
         assert "not valid" in socket.receive_json()["message"]
+
+
+def test_the_docs_offer_an_authorize_button_for_the_key_only_when_keys_are_on(keyed, open_client):
+    schema = keyed.get("/openapi.json").json()
+    assert schema["components"]["securitySchemes"]["APIKey"] == {"type": "apiKey", "in": "header", "name": "X-API-Key"}
+    assert schema["security"] == [{"APIKey": []}]
+    assert "security" not in open_client.get("/openapi.json").json()
+
+
+def test_open_paths_stay_open_behind_a_proxy_root_path(engine):
+    from fastapi.testclient import TestClient
+
+    from sam3_api.main import create_app
+    from tests.conftest import dev_settings
+
+    # As uvicorn --root-path does (ASGI): scope["path"] carries the prefix, scope["root_path"] names it.
+    with TestClient(create_app(dev_settings(api_keys=KEYS), engine=engine), root_path="/sam3-api") as client:
+        assert client.get("/sam3-api/health").status_code == 200
+        assert client.get("/sam3-api/segment/text").status_code == 401
+        refused = client.post("/sam3-api/sam3/embed_image", json={})
+        assert refused.status_code == 401 and "message" in refused.json()  # the adapter's envelope

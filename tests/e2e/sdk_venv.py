@@ -74,8 +74,10 @@ def ensure_venv(requirement: str) -> SdkVenv:
         _check(subprocess.run([sys.executable, "-m", "venv", str(path)], capture_output=True, text=True),
                requirement, "python -m venv")
         venv = SdkVenv(requirement, path, None)
-        pip = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q", requirement]
-        _check(subprocess.run(pip, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S), requirement, "pip install")
+        pip = [str(venv.python), "-m", "pip", "install", "--disable-pip-version-check", "--no-input", "-q",
+               requirement]
+        _check(subprocess.run(pip, capture_output=True, text=True, timeout=INSTALL_TIMEOUT_S), requirement,
+               "pip install")
         marker.write_text(requirement + "\n")
         return SdkVenv(requirement, path, round(time.monotonic() - started, 1))
 
