@@ -28,6 +28,8 @@ server path) are refused with 400; URL images go through the SSRF-safe fetcher; 
 naming a known image_id are accepted (Roboflow requires the image); a visual prompt with neither box nor
 points, or a request with no prompts, is a 422 (Roboflow decoded a dummy point); a box alone is decoded as
 one mask (a box is not ambiguous); boxes must lie inside the image; `model_id` is ignored (one model).
+Thresholds mean what they say: a request's `output_prob_thresh: 0` is 0 (Roboflow read it as 0.5), and a
+prompt without its own threshold uses the request's (Roboflow let the lowest prompt threshold leak to it).
 """
 
 from __future__ import annotations
