@@ -70,10 +70,11 @@ def match_key(candidate: str | None, keys: Sequence[bytes]) -> str | None:
 
 
 def header_key(headers: dict[bytes, bytes]) -> str | None:
-    """X-API-Key, else Authorization (`Bearer <key>` or the bare key)."""
+    """X-API-Key, else Authorization (`Bearer <key>` or the bare key). The bytes are kept as sent
+    (surrogateescape), so a key is compared byte for byte with the UTF-8 of the configured one."""
     if b"x-api-key" in headers:
-        return headers[b"x-api-key"].decode("latin-1").strip()
-    authorization = headers.get(b"authorization", b"").decode("latin-1").strip()
+        return headers[b"x-api-key"].decode("utf-8", "surrogateescape").strip()
+    authorization = headers.get(b"authorization", b"").decode("utf-8", "surrogateescape").strip()
     scheme, _, rest = authorization.partition(" ")
     return rest.strip() if scheme.lower() == "bearer" and rest else authorization or None
 

@@ -145,3 +145,9 @@ def test_scoped_images_forget_the_oldest_beyond_their_bounds():
     too_big = ScopedImages(max_entries=2, max_bytes=10)
     too_big.remember(None, "big", pictures[0])  # 48 bytes of pixels > 10: not kept at all
     assert len(too_big) == 0
+
+
+def test_a_non_ascii_key_sent_as_utf8_matches_byte_for_byte():
+    keys = ["schlüssel".encode()]
+    assert match_key(header_key({b"x-api-key": "schlüssel".encode()}), keys) == "schlüssel"
+    assert match_key(header_key({b"x-api-key": "schlüssel".encode("latin-1")}), keys) is None
