@@ -198,3 +198,10 @@ def test_every_documented_optional_field_is_accepted(client):
     visual(client, [{"points": [{"x": 5, "y": 5, "positive": False}]}], image_id="doc", format="json",
            sam2_version_id="hiera_large", multimask_output=True, save_logits_to_cache=False,
            load_logits_from_cache=False)
+
+
+def test_malformed_json_wrong_methods_and_unknown_sam3_paths_answer_the_message_envelope(client):
+    cases = [client.post("/sam3/concept_segment", content=b"{not json", headers={"Content-Type": "application/json"}),
+             client.get("/sam3/concept_segment"), client.post("/sam3/no_such_route", json={})]
+    assert [response.status_code for response in cases] == [422, 405, 404]
+    assert all(set(response.json()) == {"message"} for response in cases)

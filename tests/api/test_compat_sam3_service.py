@@ -97,3 +97,10 @@ def test_missing_fields_and_unreadable_images_are_4xx_with_a_detail_string(clien
 
 def test_healthz_answers_ok_and_the_device_once_ready(client):
     assert client.get("/healthz").json() == {"status": "ok", "device": "cpu"}
+
+
+def test_a_wrong_method_gets_the_services_envelope_and_native_routes_keep_theirs(client):
+    wrong = client.get("/segment")
+    assert wrong.status_code == 405 and set(wrong.json()) == {"detail"}
+    native = client.get("/segment/text")
+    assert native.status_code == 405 and native.json()["status_code"] == 405
