@@ -65,6 +65,13 @@ class Settings(BaseSettings):
     # --- HTTP ---
     cors_origins: Annotated[list[str], NoDecode] = Field(default_factory=lambda: ["*"])
 
+    # --- access (API keys; off when empty) and the drop-in adapters ---
+    api_keys: Annotated[list[str], NoDecode] = Field(default_factory=list, repr=False,
+                                                     description="Keys a request must carry; empty: no keys needed.")
+    image_root: Path | None = Field(None, description="Directory seed 002's image_path may read below; unset: 403.")
+    image_id_entries: int = Field(32, ge=0, le=10_000, description="Client image_ids (seed 004) remembered.")
+    image_id_bytes: int = Field(512 * 1024**2, ge=0, description="Pixel bytes those remembered images may hold.")
+
     # --- WebSocket sessions ---
     ws_max_sessions: int = Field(32, ge=1, le=10_000)
     ws_idle_ttl_s: float = Field(600.0, gt=0)
@@ -85,7 +92,7 @@ class Settings(BaseSettings):
     def _split_comma_lists(cls, data):
         """Accept comma-separated strings for list settings (SAM3_CORS_ORIGINS=a,b)."""
         if isinstance(data, dict):
-            for key in ("cors_origins", "url_allow_hosts"):
+            for key in ("cors_origins", "url_allow_hosts", "api_keys"):
                 value = data.get(key)
                 if isinstance(value, str):
                     data[key] = [item.strip() for item in value.split(",") if item.strip()]

@@ -94,3 +94,17 @@ class Conflict(Sam3Error):
 
     status_code = 409
     code = "conflict"
+
+
+class Unauthorized(Sam3Error):
+    """API keys are on (SAM3_API_KEYS) and the request carried none of them."""
+
+    status_code = 401
+    code = "unauthorized"
+
+
+class PathNotAllowed(Sam3Error):
+    """A server-side file path was refused: reading is off, or the path leaves the allowed root."""
+
+    status_code = 403
+    code = "path_not_allowed"

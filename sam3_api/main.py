@@ -15,9 +15,11 @@ from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
+from .api.auth import install_auth
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
 from .api.routes import health, segment, video, ws
+from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
 from .jobs.store import JobStore
@@ -59,6 +61,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.engine = engine
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                           settings.video_max_queued_jobs)
+    # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
+    install_auth(app, settings.api_keys)
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
                        video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)
@@ -71,6 +75,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(segment.router)
     app.include_router(ws.router)
     app.include_router(video.router)
+    install_compat(app, settings)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app

@@ -41,13 +41,25 @@
     return true;
   }
 
+  // Servers with SAM3_API_KEYS want a key; browsers cannot set WebSocket headers, so it goes in the URL.
+  // Open the page once as /app/?api_key=KEY: the key is remembered in this browser (localStorage).
+  function apiKey() {
+    const fromUrl = new URLSearchParams(location.search).get('api_key');
+    try {
+      if (fromUrl) localStorage.setItem('sam3_api_key', fromUrl);
+      return fromUrl || localStorage.getItem('sam3_api_key');
+    } catch (err) { return fromUrl; } // storage blocked (private mode): the URL's key still works
+  }
+
   function connect() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
-    const ws = new WebSocket(`${scheme}//${location.host}/ws/realtime`);
+    const key = apiKey();
+    const query = key ? `?api_key=${encodeURIComponent(key)}` : '';
+    const ws = new WebSocket(`${scheme}//${location.host}/ws/realtime${query}`);
     state.ws = ws;
     ws.onmessage = (event) => handle(JSON.parse(event.data));
     ws.onclose = (event) => {
-      if (state.ws !== ws) return;
+      if (state.ws !== ws || event.code === 1008) return; // 1008: refused key, retrying cannot help
       const wait = event.code === 1013 ? 5000 : 1500;
       setStatus(`Disconnected (code ${event.code}${event.reason ? `, ${event.reason}` : ''}); reconnecting…`, 'error');
       setTimeout(connect, wait);
@@ -122,6 +134,10 @@
       setStatus('Cleared.');
     },
     error(ev) {
+      if (ev.code === 'unauthorized') {
+        setStatus(`${ev.message}. Open this page as /app/?api_key=YOUR_KEY.`, 'error');
+        return;
+      }
       if (state.reloading && ev.code === 'not_found' && state.source) { // the server forgot it: upload again
         state.reloading = false;
         send({ type: 'init', ...state.source });

@@ -1,12 +1,17 @@
-"""Every error leaves the server in one envelope: {"detail", "status_code", "code"} (seed 000's shape).
+"""Every error leaves the server in its caller's envelope; native routes: {"detail", "status_code", "code"}.
 
 Domain errors carry their status; validation errors become 422 naming the field; unknown exceptions are
-logged with their traceback and answered with a generic 500 that reveals nothing.
+logged with their traceback and answered with a generic 500 that reveals nothing. A drop-in adapter for
+another service (compat/) registers a `Surface`: the paths it owns and how that service writes an error
+(e.g. {"message": ...}); the handlers here, the body-size limit and the API-key check all render through
+`surface_for(app, path)`, so an adapter's clients get their own envelope and native clients keep theirs.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from dataclasses import dataclass
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
@@ -23,6 +28,51 @@ def error_response(status_code: int, detail: str, code: str, headers: dict | Non
     return JSONResponse(body, status_code=status_code, headers=headers)
 
 
+ErrorRenderer = Callable[[int, str, str, "dict | None"], JSONResponse]
+
+
+@dataclass(frozen=True)
+class Surface:
+    """A family of routes that share an error envelope and the places an API key may travel."""
+
+    name: str
+    render_error: ErrorRenderer  # (status_code, message, code, headers) -> response
+    paths: frozenset[str] = frozenset()  # exact paths
+    prefixes: tuple[str, ...] = ()  # path prefixes, e.g. "/sam3/"
+    key_in_query: bool = False  # auth: `api_key` may come in the query string
+    key_in_body: bool = False  # auth: `api_key` may come in a JSON body
+
+    def owns(self, path: str) -> bool:
+        return path in self.paths or path.startswith(self.prefixes)
+
+
+NATIVE = Surface("native", error_response)
+
+
+def register_surface(app, surface: Surface) -> None:
+    app.state.surfaces = [*getattr(app.state, "surfaces", []), surface]
+
+
+def route_path(scope) -> str:
+    """The path as the app's routes see it: without the root_path a proxy mounts the server under."""
+    path, root = scope.get("path", "/"), scope.get("root_path", "")
+    if root and path.startswith(root):
+        return path[len(root):] or "/"
+    return path
+
+
+def surface_for(app, path: str) -> Surface:
+    """The surface owning `path` (an adapter's), else the native one."""
+    for surface in getattr(app.state, "surfaces", ()):
+        if surface.owns(path):
+            return surface
+    return NATIVE
+
+
+def _render(request: Request, status_code: int, detail: str, code: str, headers: dict | None = None):
+    return surface_for(request.app, route_path(request.scope)).render_error(status_code, detail, code, headers)
+
+
 def describe_validation_error(exc: RequestValidationError) -> str:
     """One readable sentence per problem: 'body.x1: Input should be a valid number (got "abc")'."""
     parts = []
@@ -36,21 +86,21 @@ def describe_validation_error(exc: RequestValidationError) -> str:
 
 
 async def _sam3_error(request: Request, exc: Sam3Error) -> JSONResponse:
-    return error_response(exc.status_code, exc.message, exc.code, exc.headers)
+    return _render(request, exc.status_code, exc.message, exc.code, exc.headers)
 
 
 async def _validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
-    return error_response(422, describe_validation_error(exc), "validation_error")
+    return _render(request, 422, describe_validation_error(exc), "validation_error")
 
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code, "http_error")
-    return error_response(exc.status_code, str(exc.detail), code, getattr(exc, "headers", None))
+    return _render(request, exc.status_code, str(exc.detail), code, getattr(exc, "headers", None))
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return error_response(500, "Internal server error; the traceback is in the server log.", "internal_error")
+    return _render(request, 500, "Internal server error; the traceback is in the server log.", "internal_error")
 
 
 def install_error_handlers(app: FastAPI) -> None:

@@ -1,7 +1,8 @@
 """Turn the three input modes into decoded pixels, with every limit from Settings applied.
 
 Decoding is CPU work, so it runs in a worker thread (asyncio.to_thread), never on the event loop. URL inputs
-go through media/fetch.py (SSRF-safe); nothing here ever opens a local path.
+go through media/fetch.py (SSRF-safe); a local path is opened only by image_from_server_path, below the
+operator's SAM3_IMAGE_ROOT (media/local_files.py).
 """
 
 from __future__ import annotations
@@ -15,6 +16,7 @@ from ..config import Settings
 from ..errors import ImageTooLarge, InvalidImage
 from ..media.fetch import fetch_url
 from ..media.images import decode_base64_image, decode_image
+from ..media.local_files import read_file_under_root
 
 
 async def image_from_upload(upload: UploadFile | None, settings: Settings) -> np.ndarray:
@@ -45,6 +47,14 @@ async def image_from_url(url: str, settings: Settings) -> np.ndarray:
         allow_private=settings.url_allow_private,
         allow_hosts=settings.url_allow_hosts,
     )
+    return await asyncio.to_thread(
+        decode_image, data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
+    )
+
+
+async def image_from_server_path(name: str, settings: Settings) -> np.ndarray:
+    """A file below SAM3_IMAGE_ROOT, for services whose clients name server-side files (seed 002's image_path)."""
+    data = await asyncio.to_thread(read_file_under_root, settings.image_root, name, max_bytes=settings.max_upload_bytes)
     return await asyncio.to_thread(
         decode_image, data, max_bytes=settings.max_upload_bytes, max_pixels=settings.max_image_pixels
     )

@@ -6,9 +6,9 @@ byte check ever runs. The cap follows SAM3_MAX_UPLOAD_BYTES: base64 inflates by 
 
 from __future__ import annotations
 
-import json
-
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import NATIVE, route_path, surface_for
 
 FIELD_ALLOWANCE = 1024**2
 
@@ -22,7 +22,7 @@ class BodyTooLarge(Exception):
 
 
 class BodySizeLimit:
-    """ASGI middleware: 413 in the standard envelope when an HTTP body exceeds its route's limit.
+    """ASGI middleware: 413 in the caller's error envelope when an HTTP body exceeds its route's limit.
 
     `max_bytes` is the limit of image routes; paths starting with one of `video_prefixes` carry videos and get
     `video_max_bytes` instead (the video routes check the video's own size again while reading it).
@@ -42,7 +42,7 @@ class BodySizeLimit:
         limit = self.video_max_bytes if is_video else self.max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._reject(send, limit)
+            await self._reject(scope, receive, send, limit)
             return
         received = 0
         started = False
@@ -65,13 +65,11 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(send, limit)
+                await self._reject(scope, receive, send, limit)
 
-    async def _reject(self, send: Send, limit: int) -> None:
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
         setting = "SAM3_VIDEO_MAX_BYTES" if limit == self.video_max_bytes and self.video_prefixes else \
             "SAM3_MAX_UPLOAD_BYTES"
         detail = f"request body is over {limit} bytes; files are limited by {setting} (base64 adds a third)"
-        body = json.dumps({"detail": detail, "status_code": 413, "code": "request_too_large"}).encode()
-        await send({"type": "http.response.start", "status": 413,
-                    "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]})
-        await send({"type": "http.response.body", "body": body})
+        surface = surface_for(scope["app"], route_path(scope)) if "app" in scope else NATIVE
+        await surface.render_error(413, detail, "request_too_large", None)(scope, receive, send)

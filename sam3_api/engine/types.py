@@ -36,6 +36,11 @@ class PreparedImage:
     def width(self) -> int:
         return int(self.pixels.shape[1])
 
+    @property
+    def nbytes(self) -> int:
+        """Memory held by the pixels (lets a size-bounded LRU such as EmbeddingCache hold images)."""
+        return int(self.pixels.nbytes)
+
 
 @dataclass
 class Segmentation:
@@ -60,6 +65,17 @@ class Segmentation:
             boxes=np.zeros((0, 4), dtype=np.float32),
             scores=np.zeros((0,), dtype=np.float32),
             prompt=prompt,
+        )
+
+    def subset(self, keep: np.ndarray) -> "Segmentation":
+        """The instances where `keep` (a bool array or index array) selects them, in their order."""
+        return Segmentation(
+            masks=self.masks[keep],
+            boxes=self.boxes[keep],
+            scores=self.scores[keep],
+            prompt=self.prompt,
+            prompt_indices=None if self.prompt_indices is None else self.prompt_indices[keep],
+            timing_ms=self.timing_ms,
         )
 
     def sorted_by_score(self, max_masks: int | None = None) -> "Segmentation":

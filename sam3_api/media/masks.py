@@ -136,6 +136,48 @@ def _ring_list(contour: np.ndarray) -> list[list[list[float]]]:
     return [[[float(x), float(y)] for x, y in points]]
 
 
+def mask_to_outer_contours(mask: np.ndarray) -> list[list[list[int]]]:
+    """Outer boundaries only, as [[x, y], ...] of int pixel coordinates (OpenCV RETR_EXTERNAL, simple chain).
+
+    The polygon form other SAM services answer (holes are not listed, specks are kept); mask_to_polygons
+    is the exact, hole-aware form of the native API.
+    """
+    contours, _ = cv2.findContours(_as_bool_mask(mask).astype(np.uint8), cv2.RETR_EXTERNAL, cv2.CHAIN_APPROX_SIMPLE)
+    return [[[int(x), int(y)] for x, y in contour.reshape(-1, 2)] for contour in contours if contour.size]
+
+
+def mask_to_rgba_png_base64(mask: np.ndarray, colour: tuple[int, int, int]) -> str:
+    """RGBA PNG at the mask's size: `colour` (RGB) and opaque on the object, transparent elsewhere; base64."""
+    mask = _as_bool_mask(mask)
+    bgra = np.zeros((*mask.shape, 4), dtype=np.uint8)
+    bgra[mask] = (colour[2], colour[1], colour[0], 255)  # OpenCV writes 4-channel arrays as BGRA
+    ok, buffer = cv2.imencode(".png", bgra)
+    if not ok:
+        raise ValueError("OpenCV could not encode the mask as PNG")
+    return base64.b64encode(buffer.tobytes()).decode("ascii")
+
+
+def mask_nms(masks: np.ndarray, scores: np.ndarray, iou_threshold: float) -> np.ndarray:
+    """Greedy non-maximum suppression on mask IoU: a bool array, True for masks kept.
+
+    Best score first; a mask is dropped when its IoU with a kept, better mask is above `iou_threshold`.
+    IoU is computed on COCO RLE (pycocotools), so N masks never need an N x H x W float copy.
+    """
+    count = len(masks)
+    keep = np.zeros(count, dtype=bool)
+    if count == 0:
+        return keep
+    rles = coco_mask.encode(np.asfortranarray(np.moveaxis(np.asarray(masks, dtype=np.uint8), 0, -1)))
+    ious = np.asarray(coco_mask.iou(rles, rles, [0] * count)).reshape(count, count)
+    suppressed = np.zeros(count, dtype=bool)
+    for index in np.argsort(-np.asarray(scores), kind="stable"):
+        if suppressed[index]:
+            continue
+        keep[index] = True
+        suppressed |= ious[index] > iou_threshold
+    return keep
+
+
 def polygons_to_mask(polygons: Sequence[Sequence[Sequence[float]]], height: int, width: int) -> np.ndarray:
     """Rasterise rings with the even-odd rule (cv2.fillPoly); inverse of mask_to_polygons."""
     canvas = np.zeros((height, width), dtype=np.uint8)

@@ -24,3 +24,13 @@ def client():
     client = ready_client(url_allow_hosts=["127.0.0.1"], max_upload_bytes=8 * 1024**2)
     yield client
     client.__exit__(None, None, None)
+
+
+def client_over(engine, **overrides) -> TestClient:
+    """An entered TestClient of an app with its own settings over an already loaded engine (no second load).
+
+    Settings that the engine reads itself (queue, cache, prompt limits) stay the engine's own.
+    """
+    client = TestClient(create_app(dev_settings(**overrides), engine=engine), raise_server_exceptions=False)
+    client.__enter__()
+    return client

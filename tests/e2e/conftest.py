@@ -8,6 +8,7 @@ test must stop, kill or restart the process itself.
 `browser` (module scope) is Chromium driven by Playwright's sync API; `page` is a fresh context per test.
 Browser tests are skipped only when /usr/bin/chromium (or the playwright package) is missing and CI is unset;
 under CI they fail instead, so a green CI run has really driven a browser.
+Real client SDKs run in venvs of their own (tests/e2e/sdk_venv.py): one fixture per pinned SDK below.
 """
 
 from __future__ import annotations
@@ -24,11 +25,14 @@ from pathlib import Path
 import pytest
 
 from tests.conftest import CACHE_DIR, REPO
+from tests.e2e.sdk_venv import sdk_fixture
 
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
                  "--disable-sync", "--no-first-run"]
 STARTUP_TIMEOUT_S = 120
+
+inference_sdk = sdk_fixture("inference-sdk==1.8.3")  # Roboflow's client, the judge of seed 004's routes
 
 
 def _free_port() -> int:

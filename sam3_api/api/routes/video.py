@@ -45,8 +45,7 @@ async def create_job(request: Request, settings: SettingsDep):
     try:
         source = scratch / "source"
         params = await _read_submission(request, source, settings)
-        job = await submit_video_job(runner, settings, scratch, source, params,
-                                     owner=getattr(request.state, "api_key", None))
+        job = await submit_video_job(runner, settings, scratch, source, params, owner=_caller(request))
     finally:
         discard(scratch)
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202,
@@ -89,9 +88,10 @@ def _validation_message(exc: ValidationError) -> str:
 
 @router.get("", summary="List video jobs")
 async def list_jobs(request: Request) -> dict:
-    """Every job the server holds (finished ones too, until they expire), oldest first."""
-    runner = runner_of(request)
-    return {"jobs": [job_out(job).model_dump(mode="json") for job in runner.store.list("video")]}
+    """Every job the server holds for you (finished ones too, until they expire), oldest first."""
+    runner, key = runner_of(request), _caller(request)
+    return {"jobs": [job_out(job).model_dump(mode="json") for job in runner.store.list("video")
+                     if job.owner == key]}
 
 
 @router.get("/{job_id}", response_model=VideoJobOut, responses=ERRORS, summary="A video job's status")
@@ -146,9 +146,14 @@ async def get_video(job_id: str, request: Request):
     return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
 
 
+def _caller(request: Request) -> str | None:
+    """The API key of the request (None when keys are off): jobs are visible only to the key that made them."""
+    return getattr(request.state, "api_key", None)
+
+
 def _job(request: Request, job_id: str):
     job = runner_of(request).store.get(job_id)
-    if job is None or job.kind != "video":
+    if job is None or job.kind != "video" or job.owner != _caller(request):
         raise NotFound(f"no video job {job_id!r} (unknown, deleted, or expired after SAM3_VIDEO_JOB_TTL_S)",
                        field="job_id")
     return job

@@ -1,0 +1,114 @@
+"""Drop-in for seed 002, the "SAM3 图像标注服务" annotation service: its browser client works unchanged.
+
+Routes (wire format read from the service's app.py, schemas/api.py and core/model_wrapper.py):
+  POST /predict   JSON {"image_base64": str (a data-URL prefix is stripped) | "image_path": str,
+                        "boxes": [{"box": [x1, y1, x2, y2]}], "texts": [{"text": str}]}
+                  -> {"masks": [{"label", "mask_base64": "data:image/png;base64,..."}], "message": "Success"}
+                  text only: every instance of texts[0], labelled "<text>_<i>";
+                  boxes only: the boxes are positive exemplars of one concept, every similar instance,
+                  labelled "box_<i>";
+                  text and boxes: the instances of texts[0] whose box centre lies in one of the boxes.
+                  i counts from 0 in the answer's order. Each mask is an RGBA PNG at the image's size:
+                  colour (0, 255, 255) and opaque on the object, transparent elsewhere. Instances are kept
+                  when their score reaches 0.5 (the original's fixed threshold; extension: a
+                  `confidence_threshold` field changes it).
+Errors: {"detail": "<message>"} (its browser client shows `detail`). /health is the native one: it already
+carries the `model_loaded` field this service's clients read.
+
+`image_path` reads a file only below the operator's SAM3_IMAGE_ROOT (media/local_files.py): unset, it is
+a 403; `..`, absolute paths outside the root and symlinks pointing out are a 403; a missing file a 404.
+
+Deliberate differences: the original read any path on the server (here: only below SAM3_IMAGE_ROOT);
+masks are not blurred at the edges (the original Gaussian-blurred the alpha, so pixels just outside the
+object were tinted too: here alpha is exactly the mask); instances are sorted by score; a request with
+neither texts nor boxes is a 422 that says so (the original answered an empty list); like the original,
+texts after the first are not used.
+
+TODO (video engine): POST /predict_video {video_base64, boxes} and POST /predict_video_text {video_base64,
+text_prompt} -> {"frames": {"0": "data:image/jpeg;base64,...", ...}} (+ "debug_images": null on
+/predict_video) belong here once the video job engine lands; add their paths to SURFACE then.
+"""
+
+from __future__ import annotations
+
+import asyncio
+
+from fastapi import APIRouter
+from pydantic import BaseModel, ConfigDict, Field
+
+from ..api.deps import EngineDep, SettingsDep
+from ..api.errors import Surface
+from ..api.inputs import image_from_base64, image_from_server_path
+from ..api.schemas import MAX_LIST
+from ..engine import prompts
+from ..engine.selection import keep_centred_in
+from ..engine.types import Segmentation
+from ..errors import InvalidImage, InvalidPrompt
+from ..media.masks import mask_to_rgba_png_base64
+from .common import detail_error
+
+router = APIRouter(tags=["drop-in: annotation service (seed 002)"])
+SURFACE = Surface("annotation-service", detail_error, paths=frozenset({"/predict"}))
+MASK_COLOUR = (0, 255, 255)  # RGB, the original's colour
+SCORE_THRESHOLD = 0.5
+
+
+class BoxPrompt(BaseModel):
+    box: list[float] = Field(..., min_length=4, max_length=4, description="[x1, y1, x2, y2] in pixels")
+
+
+class TextPrompt(BaseModel):
+    text: str = Field(..., max_length=10_000, description="What to find, e.g. 'a red car'")
+
+
+class AnnotationRequest(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    image_base64: str | None = Field(None, description="Base64 image; a data: URL prefix is accepted")
+    image_path: str | None = Field(None, max_length=4096, description="A file below SAM3_IMAGE_ROOT")
+    boxes: list[BoxPrompt] | None = Field(None, max_length=MAX_LIST)
+    texts: list[TextPrompt] | None = Field(None, max_length=MAX_LIST)
+    confidence_threshold: float = Field(SCORE_THRESHOLD, ge=0.0, le=1.0,
+                                        description="Extension: the score an instance needs (the original: 0.5)")
+
+
+class MaskResult(BaseModel):
+    label: str
+    mask_base64: str
+
+
+class AnnotationResponse(BaseModel):
+    masks: list[MaskResult]
+    message: str = "Success"
+
+
+@router.post("/predict", response_model=AnnotationResponse, summary="Annotate an image (the service's /predict)")
+async def predict(request: AnnotationRequest, engine: EngineDep, settings: SettingsDep) -> AnnotationResponse:
+    """Text, exemplar boxes, or text inside boxes: RGBA mask PNGs labelled the way the service labels them."""
+    if request.image_base64:
+        pixels = await image_from_base64(request.image_base64, settings)
+    elif request.image_path:
+        pixels = await image_from_server_path(request.image_path, settings)
+    else:
+        raise InvalidImage("Either image_base64 or image_path must be provided", field="image_base64")
+    boxes = [prompt.box for prompt in request.boxes or []]
+    text = request.texts[0].text if request.texts else None
+    if text is None and not boxes:
+        raise InvalidPrompt("give texts ([{\"text\": \"car\"}]), boxes ([{\"box\": [x1, y1, x2, y2]}]) or both",
+                            field="texts")
+    if text is None:  # boxes alone: exemplars of one concept
+        [found] = await engine.segment_text(pixels, [None], exemplar_boxes=boxes,
+                                                 confidence_threshold=request.confidence_threshold)
+        label = "box"
+    else:
+        [found] = await engine.segment_text(pixels, [text], confidence_threshold=request.confidence_threshold)
+        if boxes:  # the same box rules as everywhere else (4 finite numbers, inside the image)
+            found = keep_centred_in(found, prompts.check_boxes(boxes, pixels.shape[1], pixels.shape[0]))
+        label = text
+    return AnnotationResponse(masks=await asyncio.to_thread(_masks, found, label))
+
+
+def _masks(found: Segmentation, label: str) -> list[MaskResult]:
+    return [MaskResult(label=f"{label}_{index}",
+                       mask_base64="data:image/png;base64," + mask_to_rgba_png_base64(mask, MASK_COLOUR))
+            for index, mask in enumerate(found.masks)]
