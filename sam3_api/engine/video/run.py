@@ -137,7 +137,7 @@ class VideoRun:
     def _object_results(self, tracked: TrackedMasks) -> list[FrameObject]:
         masks = (tracked.logits > probability_to_logit(self.request.mask_threshold)).cpu().numpy()
         minimum = self.request.confidence_threshold or 0.0
-        return [_frame_object(obj_id, float(score), mask)
+        return [frame_object(obj_id, float(score), mask)
                 for obj_id, score, mask in zip(tracked.object_ids, tracked.scores.tolist(), masks)
                 if score >= minimum]
 
@@ -149,14 +149,15 @@ class VideoRun:
                 run_id = self._text_ids[model_id] = self._next_object_id()
                 self.catalog[run_id] = {"object_id": run_id, "prompt": found.prompts.get(model_id, ""),
                                         "kind": "text", "frame": found.frame}
-            results.append(_frame_object(run_id, float(score), mask))
+            results.append(frame_object(run_id, float(score), mask))
         return results
 
     def _next_object_id(self) -> int:
         return max(self.catalog, default=0) + 1
 
 
-def _frame_object(object_id: int, score: float, mask) -> FrameObject:
+def frame_object(object_id: int, score: float, mask) -> FrameObject:
+    """One object's mask on a frame as the API reports it: RLE, its box (None when empty), its score."""
     box = mask_to_box(mask) if mask.any() else None
     return FrameObject(object_id, round(score, 5), box, mask_to_rle(mask))
 
