@@ -10,13 +10,15 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
 from . import __version__
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
+from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, run_shutdown_hooks
+from .api.ratelimit import enforce_rate_limit
 from .api.routes import health, segment, ws
 from .config import Settings
 from .engine.engine import Sam3Engine
@@ -42,22 +44,26 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine.start()
+        app.state.draining = False  # /health/ready: true again if a test restarts the app
         try:
             yield
         finally:
             await ws.close_all_sessions(app)
+            await run_shutdown_hooks(app)  # video jobs: the runner registers its shutdown() (operations.on_shutdown)
             if owns_engine:
-                engine.stop()
+                engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
 
-    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  dependencies=[Depends(enforce_rate_limit)])
     app.state.settings = settings
     app.state.engine = engine
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-        allow_methods=["*"], allow_headers=["*"],
+        allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"],
     )
+    install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(segment.router)
