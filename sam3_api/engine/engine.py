@@ -76,9 +76,8 @@ class Sam3Engine:
                 self._stopping)
         except Exception as exc:  # a bad checkpoint must be reported, never crash-loop the server
             log.exception("loading %s failed", settings.model)
-            reason = f"{type(exc).__name__}: {exc}"
             self._status = EngineStatus("failed", settings.model, settings.device, settings.is_dev_model,
-                                        error=loading.hint(reason), attempts=self._status.attempts + 1)
+                                        error=loading.describe(exc), attempts=self._status.attempts + 1)
             return
         seconds = time.perf_counter() - started
         self._status = EngineStatus("ready", settings.model, device, is_random, load_seconds=seconds,
@@ -87,6 +86,8 @@ class Sam3Engine:
 
     def _load_attempt(self):
         self.metrics.load_attempts.inc()
+        if self.settings.log_format == "json":
+            loading.quiet_progress_bars()
         return _load_runtime(self.settings)
 
     def _retrying(self, attempt: int, exc: BaseException, delay: float) -> None:
@@ -130,9 +131,8 @@ class Sam3Engine:
     def priority_for(self, kind: str, image: PreparedImage) -> Priority:
         """Interactive: a box, points or embed on a cached image. Heavy: any new-image encode, automatic mode.
 
-        Reading the cache's keys from the event loop while the model thread updates it is safe: a dict
-        membership test is atomic under the GIL, and a stale answer only misplaces one job by one level.
-        """
+        Reading the cache's keys off the model thread is safe: a dict membership test is atomic under the GIL,
+        and a stale answer only misplaces one job by one level."""
         if kind == "auto" or image.key not in self.cache:
             return Priority.HEAVY
         return Priority.INTERACTIVE if kind in INTERACTIVE_KINDS else Priority.NORMAL

@@ -89,12 +89,35 @@ def load_with_retries(load: Callable[[], T], retries: int, initial_backoff_s: fl
                 raise
 
 
-def hint(reason: str) -> str:
-    """Add the usual fix for the usual failures (gated repo, no network) to the raw reason."""
-    lowered = reason.lower()
-    if any(word in lowered for word in ("401", "403", "gated", "token", "unauthorized")):
-        return reason + " -- request access at https://huggingface.co/facebook/sam3 and set HF_TOKEN"
-    if any(word in lowered for word in ("connect", "offline", "resolve", "not a local folder", "does not appear")):
-        return reason + " -- check network access, or point SAM3_MODEL at a local checkpoint directory " \
-                        "(or use SAM3_MODEL=dev-tiny to try the server offline)"
+def quiet_progress_bars() -> None:
+    """JSON logs promise one object per line: transformers' tqdm bars on stderr would break that."""
+    from transformers.utils import logging as transformers_logging
+
+    transformers_logging.disable_progress_bar()
+
+
+TOKEN_HINT = " -- request access at https://huggingface.co/facebook/sam3 and set HF_TOKEN"
+NETWORK_HINT = (" -- check network access, or point SAM3_MODEL at a local checkpoint directory "
+                "(or use SAM3_MODEL=dev-tiny to try the server offline)")
+
+
+def describe(exc: BaseException) -> str:
+    """The failure and the usual fix for the usual causes (gated repo, no network), for /health."""
+    reason = f"{type(exc).__name__}: {exc}"
+    lowered = " ".join(str(error) for error in _chain(exc)).lower()
+    if _needs_token(exc) or any(word in lowered for word in ("401", "403", "gated", "token", "unauthorized")):
+        return reason + TOKEN_HINT
+    if is_transient(exc) or any(word in lowered for word in ("connect", "offline", "resolve", "not a local folder",
+                                                             "does not appear")):
+        return reason + NETWORK_HINT
     return reason
+
+
+def _needs_token(exc: BaseException) -> bool:
+    from huggingface_hub import errors as hub
+
+    for error in _chain(exc):
+        status = getattr(getattr(error, "response", None), "status_code", None)
+        if isinstance(error, hub.GatedRepoError) or (isinstance(error, hub.HfHubHTTPError) and status in (401, 403)):
+            return True
+    return False
