@@ -97,7 +97,8 @@ class Settings(BaseSettings):
         try:
             parse(value)
         except ValueError:
-            raise ValueError(f"SAM3_RATE_LIMIT={value!r} is not a rate; write it like 120/minute or 10/second") from None
+            raise ValueError(f"SAM3_RATE_LIMIT={value!r} is not a rate; write it like 120/minute or 10/second") \
+                from None
         return value.strip()
 
     @model_validator(mode="after")

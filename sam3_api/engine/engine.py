@@ -93,10 +93,10 @@ class Sam3Engine:
     def _retrying(self, attempt: int, exc: BaseException, delay: float) -> None:
         """A transient load failure: /health keeps saying loading, with the attempt and the reason."""
         reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
-        log.warning("loading %s failed (attempt %d, %s); retrying in %.0f s", self.settings.model, attempt, reason, delay)
-        self._status = EngineStatus(
-            "loading", self.settings.model, self.settings.device, self.settings.is_dev_model, attempts=attempt,
-            error=f"attempt {attempt} of {self.settings.load_retries + 1} failed ({reason}); retrying in {delay:.0f} s")
+        message = f"attempt {attempt} of {self.settings.load_retries + 1} failed ({reason}); retrying in {delay:.0f} s"
+        log.warning("loading %s: %s", self.settings.model, message)
+        self._status = EngineStatus("loading", self.settings.model, self.settings.device, self.settings.is_dev_model,
+                                    attempts=attempt, error=message)
 
     def _require_ready(self) -> None:
         status = self._status

@@ -56,6 +56,7 @@ class Job:
     enqueued: float = field(default_factory=time.monotonic)
     state: str = "queued"  # queued -> running -> done, or queued -> done (cancelled or expired)
     stop_requested: bool = False
+    expires: bool = True  # False: background work that waits its turn however long (no queue deadline)
     nested_seconds: float = 0.0  # time spent running interactive jobs at this job's checkpoints
 
     def __post_init__(self) -> None:
@@ -95,10 +96,14 @@ class ModelWorker:
             return self._queue.counts()
 
     def submit(self, fn: Callable[..., T], *args: Any, priority: Priority = Priority.NORMAL,
-               label: str | None = None, **kwargs: Any) -> JobFuture:
-        """Queue a job; raises EngineBusy when `max_queue` jobs are already queued or running."""
+               label: str | None = None, expires: bool = True, **kwargs: Any) -> JobFuture:
+        """Queue a job; raises EngineBusy when `max_queue` jobs are already queued or running.
+
+        `label` names the job in the metrics (default: the function's name); `expires=False` exempts it from
+        the queue deadline (a video job's frame step waits its turn, it has no client about to give up).
+        """
         job = Job(fn, args, kwargs, Priority(priority), label or getattr(fn, "__name__", "job").strip("_"),
-                  contextvars.copy_context())
+                  contextvars.copy_context(), expires=expires)
         job.future.add_done_callback(lambda _: self._forget_if_cancelled(job))
         with self._cond:
             if self._closed:
@@ -117,18 +122,18 @@ class ModelWorker:
         return job.future
 
     async def run(self, fn: Callable[..., T], *args: Any, priority: Priority = Priority.NORMAL,
-                  label: str | None = None, **kwargs: Any) -> T:
+                  label: str | None = None, expires: bool = True, **kwargs: Any) -> T:
         """Queue a job and await its result without blocking the event loop.
 
         Cancelling the awaiting task (the client went away) removes the job if it is still queued, or asks it
         to stop at its next checkpoint if it is running. Waiting longer than the queue timeout raises
         RequestTimeout and the job never runs.
         """
-        future = self.submit(fn, *args, priority=priority, label=label, **kwargs)
+        future = self.submit(fn, *args, priority=priority, label=label, expires=expires, **kwargs)
         job = future.job
         waiter = asyncio.wrap_future(future)
         try:
-            if self._queue_timeout_s:
+            if self._queue_timeout_s and expires:
                 await asyncio.wait({waiter}, timeout=self._queue_timeout_s)
                 self._expire(job)
             return await waiter
@@ -224,7 +229,8 @@ class ModelWorker:
                     self._finish(job)  # cancelled between pick and start; its callback finds it done
                     self._count(job, "cancelled")
                     continue
-                if self._queue_timeout_s and time.monotonic() - job.enqueued > self._queue_timeout_s:
+                waited = time.monotonic() - job.enqueued
+                if job.expires and self._queue_timeout_s and waited > self._queue_timeout_s:
                     self._finish(job)
                     self._fail_expired(job)
                     continue

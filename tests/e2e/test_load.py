@@ -12,7 +12,7 @@ import psutil
 import pytest
 import requests
 
-from tests.e2e.ops_server import BOX, fault_server, image_upload, sample, wait_for  # noqa: F401
+from tests.e2e.ops_server import BOX, image_upload, sample, wait_for
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(240)]
 CLIENTS = 48
