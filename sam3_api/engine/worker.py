@@ -172,8 +172,9 @@ class ModelWorker:
             for job in dropped:
                 self._finish(job)
             self._cond.notify_all()
-        for job in dropped:
-            job.future.cancel()
+        for job in dropped:  # an error, not a cancellation: their callers were not cancelled, the server stops
+            job.future.set_exception(EngineBusy("The server is shutting down; retry on another replica.",
+                                                retry_after_s=self._retry_after_s))
         if self._thread is not None and self._thread is not threading.current_thread():
             self._thread.join(timeout)
             if self._thread.is_alive():  # a daemon thread: it cannot hold the process past this point

@@ -99,6 +99,7 @@ def test_a_hanging_client_gets_408_while_other_requests_are_served(fault_server)
     hanging.close()
     assert answer.startswith(b"HTTP/1.1 408") and b'"code":"body_timeout"' in answer.replace(b" ", b"")
     assert time.monotonic() - started < 10  # SAM3_BODY_TIMEOUT_S=1
+    assert _box(fault_server, 4).status_code == 200
 
 
 def test_after_twelve_abandoned_heavy_requests_the_next_one_waits_for_at_most_two(fault_server):
@@ -137,3 +138,6 @@ def test_an_abandoned_automatic_request_stops_between_decoder_batches(fault_serv
     settled = fault_server.state()["calls"]["decode"]
     time.sleep(0.5)
     assert fault_server.state()["calls"]["decode"] == settled < decodes + 16
+    fault_server.faults(mode="none")
+    finished = requests.post(f"{fault_server.base_url}/segment/auto", files=image_upload(5), data=params, timeout=60)
+    assert finished.status_code == 200 and fault_server.state()["calls"]["decode"] == settled + 16

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from sam3_api.engine.worker import JobCancelled, ModelWorker, Priority
-from sam3_api.errors import RequestTimeout
+from sam3_api.errors import EngineBusy, RequestTimeout
 from sam3_api.metrics import Sam3Metrics
 
 REQUEST = contextvars.ContextVar("request", default=None)
@@ -163,7 +163,9 @@ def test_shutdown_drops_queued_jobs_stops_the_running_one_and_refuses_new_ones()
     while not steps:
         time.sleep(0.005)
     worker.shutdown(timeout=5)
-    assert queued.cancelled() and -1 not in steps
+    with pytest.raises(EngineBusy, match="shutting down"):
+        queued.result(timeout=1)
+    assert -1 not in steps
     with pytest.raises(JobCancelled):
         running.result(timeout=1)
     assert len(steps) < 100 and worker.pending == 0
