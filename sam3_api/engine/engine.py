@@ -20,7 +20,7 @@ import numpy as np
 from ..config import Settings
 from ..errors import ModelNotReady
 from ..metrics import Sam3Metrics
-from . import automatic, loading, memory, prompts
+from . import image_jobs, loading, prompts
 from .cache import EmbeddingCache
 from .types import AutoParams, EngineStatus, PreparedImage, Segmentation
 from .worker import ModelWorker, Priority
@@ -88,7 +88,7 @@ class Sam3Engine:
         self.metrics.load_attempts.inc()
         if self.settings.log_format == "json":
             loading.quiet_progress_bars()
-        return _load_runtime(self.settings)
+        return loading.load_runtime(self.settings)
 
     def _retrying(self, attempt: int, exc: BaseException, delay: float) -> None:
         """A transient load failure: /health keeps saying loading, with the attempt and the reason."""
@@ -125,8 +125,8 @@ class Sam3Engine:
     async def _run(self, job, image: np.ndarray | PreparedImage, *args, kind: str):
         self._require_ready()
         prepared = await self.prepare(image)
-        return await self.worker.run(_timed, self, job, prepared, *args, priority=self.priority_for(kind, prepared),
-                                     label=kind)
+        return await self.worker.run(image_jobs.timed, self, job, prepared, *args,
+                                     priority=self.priority_for(kind, prepared), label=kind)
 
     def priority_for(self, kind: str, image: PreparedImage) -> Priority:
         """Interactive: a box, points or embed on a cached image. Heavy: any new-image encode, automatic mode.
@@ -140,7 +140,7 @@ class Sam3Engine:
     async def embed(self, image: np.ndarray | PreparedImage) -> PreparedImage:
         """Encode an image ahead of prompts (WebSocket init); later prompts on it skip the backbone."""
         prepared = await self.prepare(image)
-        await self._run(_embed_job, prepared, kind="embed")
+        await self._run(image_jobs.embed_job, prepared, kind="embed")
         return prepared
 
     # ---------------------------------------------------------------- prompt kinds
@@ -173,8 +173,8 @@ class Sam3Engine:
             raise prompts.InvalidPrompt("give a text, exemplar boxes, or both", field="text")
         thresholds = (prompts.check_threshold(confidence_threshold, "confidence_threshold"),
                       prompts.check_threshold(mask_threshold, "mask_threshold"))
-        return await self._run(_detect_job, prepared, texts, boxes, labels, *thresholds, self._cap(max_masks),
-                               kind="text")
+        return await self._run(image_jobs.detect_job, prepared, texts, boxes, labels, *thresholds,
+                               self._cap(max_masks), kind="text")
 
     async def segment_boxes(
         self, image, boxes: Sequence[Sequence[float]], *, mask_threshold: float = 0.5,
@@ -186,8 +186,8 @@ class Sam3Engine:
         boxes = prompts.check_boxes(boxes, prepared.width, prepared.height)
         thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
                       prompts.check_threshold(confidence_threshold, "confidence_threshold"))
-        return await self._run(_tracker_job, prepared, None, None, boxes, False, *thresholds, max_masks, "box",
-                               kind="box")
+        return await self._run(image_jobs.tracker_job, prepared, None, None, boxes, False, *thresholds, max_masks,
+                               "box", kind="box")
 
     async def segment_points(
         self, image, points: Sequence[Sequence[float]], labels: Sequence[int], *,
@@ -210,7 +210,7 @@ class Sam3Engine:
         thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
                       prompts.check_threshold(confidence_threshold, "confidence_threshold"))
         keep = max_masks if multimask else 1
-        return await self._run(_tracker_job, prepared, [points], [labels], boxes, decode_multi, *thresholds,
+        return await self._run(image_jobs.tracker_job, prepared, [points], [labels], boxes, decode_multi, *thresholds,
                                keep, "points", kind="points")
 
     async def segment_auto(self, image, params: AutoParams = AutoParams()) -> Segmentation:
@@ -218,7 +218,8 @@ class Sam3Engine:
         prompts.check_threshold(params.pred_iou_thresh, "pred_iou_thresh")
         prompts.check_threshold(params.stability_score_thresh, "stability_score_thresh")
         prompts.check_threshold(params.mask_threshold, "mask_threshold")
-        return await self._run(_auto_job, image, replace(params, max_masks=self._cap(params.max_masks)), kind="auto")
+        return await self._run(image_jobs.auto_job, image, replace(params, max_masks=self._cap(params.max_masks)),
+                               kind="auto")
 
     # ---------------------------------------------------------------- video
     def video_run(self, reader, request):
@@ -243,85 +244,15 @@ class Sam3Engine:
                                    max_points=limits.max_prompts)
 
     async def video_step(self, run):
-        """One step of a video run on the model thread; returns the frames it completed (masks as COCO RLE)."""
+        """One step of a video run on the model thread; returns the frames it completed (masks as COCO RLE).
+
+        Heavy priority: clicks and cached-image prompts go first. Exempt from SAM3_REQUEST_TIMEOUT_S: a step
+        waiting behind interactive work must not fail the job it belongs to.
+        """
         self._require_ready()
-        return await self.worker.run(run.step)
+        return await self.worker.run(image_jobs.video_step_job, self, run, priority=Priority.HEAVY, label="video",
+                                     expires=False)
 
     def _cap(self, max_masks: int | None) -> int:
         """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""
         return min(max_masks or self.settings.max_masks, self.settings.max_masks)
-
-
-def _timed(engine: Sam3Engine, job, image: PreparedImage, *args):
-    """Run a job on the model thread, recording backbone and total time in each result.
-
-    Out of memory (CUDA or host) becomes a 503 for this request only, after the caches are emptied.
-    """
-    started = time.perf_counter()
-    runs_before = engine.backbone_runs
-    try:
-        embedding = engine._embedding(image)
-        encode_ms, cached = (time.perf_counter() - started) * 1000, engine.backbone_runs == runs_before
-        result = job(engine, embedding, *args)
-    except Exception as exc:
-        if memory.is_out_of_memory(exc):
-            raise memory.recover(engine, exc) from exc
-        raise
-    timing = {"encode_ms": round(encode_ms, 2), "cached": cached,
-              "total_ms": round((time.perf_counter() - started) * 1000, 2)}
-    for item in result if isinstance(result, list) else [result]:
-        if isinstance(item, Segmentation):
-            item.timing_ms = timing
-    return result
-
-
-def _embed_job(engine, embedding):
-    return None  # _timed already fetched or computed the embedding
-
-
-def _detect_job(engine, embedding, texts, boxes, labels, confidence, mask_threshold, max_masks):
-    results = []
-    for text in texts:
-        found = engine.runtime.detect(embedding, text, boxes, labels, confidence, mask_threshold)
-        segmentation = Segmentation(
-            masks=found.masks.cpu().numpy(), boxes=found.boxes.float().cpu().numpy(),
-            scores=found.scores.float().cpu().numpy(), prompt=text if text is not None else "exemplars",
-        )
-        results.append(segmentation.sorted_by_score(max_masks))
-    return results
-
-
-def _tracker_job(engine, embedding, points, labels, boxes, multimask, mask_threshold, confidence, max_masks, name):
-    runtime = engine.runtime
-    logits, iou = runtime.decode(embedding, points=points, labels=labels, boxes=boxes, multimask=multimask)
-    count, candidates = iou.shape
-    if name == "points" and max_masks == 1:  # keep the best candidate of the one object
-        best = iou[0].argmax()
-        logits, iou, candidates = logits[:, best : best + 1], iou[:, best : best + 1], 1
-    masks = runtime.upscale(logits.flatten(0, 1), embedding.original_size)
-    masks = (masks.sigmoid() > mask_threshold).cpu()
-    scores = iou.flatten().clamp(0, 1).cpu()
-    indices = np.repeat(np.arange(count), candidates)
-    keep = (scores >= confidence).numpy()
-    result = Segmentation(
-        masks=masks.numpy()[keep], boxes=automatic._boxes_of(masks).numpy()[keep],
-        scores=scores.numpy().astype(np.float32)[keep], prompt=name, prompt_indices=indices[keep],
-    )
-    return result.sorted_by_score(max_masks)
-
-
-def _auto_job(engine, embedding, params: AutoParams):
-    return automatic.generate(engine.runtime, embedding, params, between_batches=engine.worker.checkpoint)
-
-
-def _load_runtime(settings: Settings):
-    """Resolve SAM3_MODEL (dev-tiny, directory or hub id) and load it on the chosen device."""
-    from .devmodel import ensure_dev_checkpoint, is_random_checkpoint
-    from .runtime import Sam3Runtime, configure_torch, pick_device
-
-    device = pick_device(settings.device)
-    configure_torch(device, settings.torch_num_threads)
-    source = str(ensure_dev_checkpoint(settings.cache_dir)) if settings.is_dev_model else settings.model
-    runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token)
-    return runtime, device.type, settings.is_dev_model or is_random_checkpoint(source)
-

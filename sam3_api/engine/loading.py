@@ -121,3 +121,15 @@ def _needs_token(exc: BaseException) -> bool:
         if isinstance(error, hub.GatedRepoError) or (isinstance(error, hub.HfHubHTTPError) and status in (401, 403)):
             return True
     return False
+
+
+def load_runtime(settings: Settings):
+    """Resolve SAM3_MODEL (dev-tiny, directory or hub id) and load it on the chosen device."""
+    from .devmodel import ensure_dev_checkpoint, is_random_checkpoint
+    from .runtime import Sam3Runtime, configure_torch, pick_device
+
+    device = pick_device(settings.device)
+    configure_torch(device, settings.torch_num_threads)
+    source = str(ensure_dev_checkpoint(settings.cache_dir)) if settings.is_dev_model else settings.model
+    runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token)
+    return runtime, device.type, settings.is_dev_model or is_random_checkpoint(source)
