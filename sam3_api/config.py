@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     ws_max_sessions: int = Field(32, ge=1, le=10_000)
     ws_idle_ttl_s: float = Field(600.0, gt=0)
 
+    # --- scale-out ---
+    replica_id: str | None = Field(None, description="Names this replica in X-Sam3-Replica; default hostname:pid.")
+
     # --- process ---
     host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "SAM3_HOST"))
     port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "SAM3_PORT"))

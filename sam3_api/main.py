@@ -17,6 +17,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
+from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
 from .api.routes import health, segment, ws
 from .config import Settings
 from .engine.engine import Sam3Engine
@@ -54,9 +55,10 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.engine = engine
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes))
+    app.add_middleware(ReplicaHeaders, replica_id=replica_id_for(settings))  # X-Sam3-Replica / X-Sam3-Cache
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-        allow_methods=["*"], allow_headers=["*"],
+        allow_methods=["*"], allow_headers=["*"], expose_headers=EXPOSED_HEADERS,
     )
     install_error_handlers(app)
     app.include_router(health.router)

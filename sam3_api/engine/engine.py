@@ -11,6 +11,7 @@ import asyncio
 import logging
 import time
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Sequence
 
@@ -24,6 +25,9 @@ from .types import AutoParams, EngineStatus, PreparedImage, Segmentation
 from .worker import ModelWorker
 
 log = logging.getLogger(__name__)
+# Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
+# middleware installs a list, _run appends on the event loop (the model thread does not see request context).
+CACHE_OUTCOMES: ContextVar[list[bool] | None] = ContextVar("sam3_cache_outcomes", default=None)
 
 
 class Sam3Engine:
@@ -98,7 +102,12 @@ class Sam3Engine:
     async def _run(self, job, image: np.ndarray | PreparedImage, *args):
         self._require_ready()
         prepared = await self.prepare(image)
-        return await self.worker.run(_timed, self, job, prepared, *args)
+        result = await self.worker.run(_timed, self, job, prepared, *args)
+        outcomes = CACHE_OUTCOMES.get()
+        if outcomes is not None:
+            outcomes.extend(item.timing_ms["cached"] for item in (result if isinstance(result, list) else [result])
+                            if isinstance(item, Segmentation) and "cached" in item.timing_ms)
+        return result
 
     async def embed(self, image: np.ndarray | PreparedImage) -> PreparedImage:
         """Encode an image ahead of prompts (WebSocket init); later prompts on it skip the backbone."""
