@@ -1,8 +1,8 @@
 """Start `deploy/ray/run_local.sh` for a test, talk to its Ray cluster, and stop it without leftovers.
 
-The cluster is private to the test: its own RAY_TMPDIR (every Ray process names it in its command line, which
-is how leftovers are found), loopback addresses only, dev-tiny replicas. Used by test_ray_serve.py and
-bench/scaleout.py.
+The cluster is private to the test: its own RAY_TMPDIR and session (every process it starts stays in the
+session of run_local.sh, which is how leftovers are found), loopback addresses only, dev-tiny replicas.
+Used by test_ray_serve.py and bench/scaleout.py.
 """
 
 from __future__ import annotations
@@ -48,17 +48,34 @@ class RayServe:
         subprocess.run([sys.executable, "-c", KILL_REPLICA, self.gcs_address, replica_id, deployment, app],
                        env={**os.environ, **ATTACH_ENV}, check=True, timeout=90, capture_output=True)
 
-    def leftover_processes(self) -> list[str]:
-        """Processes still running whose command line names this cluster's temp dir."""
+    def session_processes(self) -> list[int]:
+        """Processes of run_local.sh's session (started with start_new_session): the driver and every Ray
+        process it spawned, actors included (they get their own process groups, not their own sessions)."""
         found = []
         for proc in Path("/proc").iterdir():
+            if not proc.name.isdigit():
+                continue
             try:
-                cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+                fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
+            except (OSError, IndexError):
+                continue
+            if int(fields[3]) == self.process.pid:  # state ppid pgrp session ...
+                found.append(int(proc.name))
+        return found
+
+    def leftover_processes(self, settle_s: float = 15) -> list[str]:
+        """What is still running of the cluster after `settle_s` (Ray workers exit once their raylet is gone)."""
+        deadline = time.monotonic() + settle_s
+        while self.session_processes() and time.monotonic() < deadline:
+            time.sleep(0.5)
+        described = []
+        for pid in self.session_processes():
+            try:
+                cmdline = Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if proc.name.isdigit() and str(self.tmpdir) in cmdline and int(proc.name) != os.getpid():
-                found.append(f"{proc.name} {cmdline[:120]}")
-        return found
+            described.append(f"{pid} {cmdline[:120]}")
+        return described
 
     def stop(self) -> int:
         """SIGTERM (what Ctrl-C does), wait; then make sure nothing of the cluster is left. Returns the exit code."""
@@ -67,16 +84,17 @@ class RayServe:
             try:
                 self.process.wait(timeout=STOP_TIMEOUT_S)
             except subprocess.TimeoutExpired:
-                os.killpg(self.process.pid, signal.SIGKILL)
+                self.cleanup()
                 self.process.wait()
         return self.process.returncode
 
     def cleanup(self) -> None:
-        """Last resort after stop(): kill our own session's processes, remove the temp dir."""
-        try:
-            os.killpg(self.process.pid, signal.SIGKILL)
-        except ProcessLookupError:
-            pass
+        """Last resort after stop(): kill what is left of our own session, remove the temp dir."""
+        for pid in self.session_processes():
+            try:
+                os.kill(pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
