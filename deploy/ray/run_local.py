@@ -41,11 +41,14 @@ def _configure_environment(replicas: int, cpus: int) -> None:
 
 
 def _stop_on_signals() -> None:
-    """SIGTERM and SIGHUP stop the server the way Ctrl-C does: through the `finally` that shuts Ray down."""
+    """SIGINT (Ctrl-C), SIGTERM and SIGHUP all stop the server through the `finally` that shuts Ray down.
+
+    SIGINT too, explicitly: a shell starts background commands with SIGINT ignored, and Python keeps that.
+    """
     def interrupt(signum, frame):
         raise KeyboardInterrupt(signal.Signals(signum).name)
 
-    for signum in (signal.SIGTERM, signal.SIGHUP):
+    for signum in (signal.SIGINT, signal.SIGTERM, signal.SIGHUP):
         signal.signal(signum, interrupt)
 
 

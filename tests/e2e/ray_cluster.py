@@ -98,8 +98,8 @@ class RayServe:
         shutil.rmtree(self.tmpdir, ignore_errors=True)
 
 
-def start(log_path: Path, port: int, replicas: int = 2, env: dict[str, str] | None = None) -> RayServe:
-    """Run deploy/ray/run_local.sh (in its own session) and wait for its ready line."""
+def launch(log_path: Path, port: int, replicas: int = 2, env: dict[str, str] | None = None) -> RayServe:
+    """Run deploy/ray/run_local.sh in its own session (dev-tiny, 127.0.0.1, a private RAY_TMPDIR)."""
     from tests.conftest import CACHE_DIR
 
     tmpdir = Path(tempfile.mkdtemp(prefix="sam3ray-", dir="/tmp"))  # short: Ray's socket paths must fit 107 B
@@ -109,17 +109,29 @@ def start(log_path: Path, port: int, replicas: int = 2, env: dict[str, str] | No
     with open(log_path, "wb") as log:
         process = subprocess.Popen(["bash", "deploy/ray/run_local.sh"], cwd=REPO, env=run_env, stdout=log,
                                    stderr=subprocess.STDOUT, start_new_session=True)
-    server = RayServe(process, "", "", log_path, tmpdir)
-    deadline = time.monotonic() + STARTUP_TIMEOUT_S
+    return RayServe(process, "", "", log_path, tmpdir)
+
+
+def wait_for_log(server: RayServe, pattern: re.Pattern, timeout_s: float = STARTUP_TIMEOUT_S) -> re.Match | None:
+    """The first match of `pattern` in run_local's output, or None if it exits or the time runs out first."""
+    deadline = time.monotonic() + timeout_s
     while time.monotonic() < deadline:
-        match = READY.search(log_path.read_text(errors="replace"))
-        if match:
-            server.base_url, server.gcs_address = match.group(1), match.group(2)
-            return server
-        if process.poll() is not None:
-            break
+        match = pattern.search(server.log_path.read_text(errors="replace"))
+        if match or server.process.poll() is not None:
+            return match
         time.sleep(0.5)
+    return None
+
+
+def start(log_path: Path, port: int, replicas: int = 2, env: dict[str, str] | None = None) -> RayServe:
+    """launch(), then wait for the ready line (the application is RUNNING on every replica)."""
+    server = launch(log_path, port, replicas, env)
+    match = wait_for_log(server, READY)
+    if match:
+        server.base_url, server.gcs_address = match.group(1), match.group(2)
+        return server
     server.stop()
     server.cleanup()
     tail = "\n".join(log_path.read_text(errors="replace").splitlines()[-40:])
-    raise RuntimeError(f"run_local.sh was not ready within {STARTUP_TIMEOUT_S} s (exit {process.poll()}):\n{tail}")
+    raise RuntimeError(f"run_local.sh was not ready within {STARTUP_TIMEOUT_S} s (exit {server.process.poll()}):\n"
+                       f"{tail}")

@@ -1,9 +1,10 @@
 """Scale-out on Ray Serve: `SAM3_MODEL=dev-tiny REPLICAS=2 PORT=... ./deploy/ray/run_local.sh`, driven over HTTP
 and WebSocket on 127.0.0.1.
 
-One cluster for the module (about 30 s to start on 2 cores); the tests run in file order and the kill test
-comes last but one, because it changes the cluster; the last test stops it with SIGTERM and checks that no
-Ray process is left. Each image's routing key is the sha256 of its file, as the README's contract says.
+One cluster for the module (about 20 s to start on 2 cores); the tests run in file order: the kill comes after
+the routing tests because it changes the cluster, then SIGTERM stops it and no Ray process may be left. The
+last test starts another cluster and interrupts it (Ctrl-C) while its replicas start. Each image's routing
+key is the sha256 of its file, as the README's contract says.
 """
 
 from __future__ import annotations
@@ -11,6 +12,8 @@ from __future__ import annotations
 import base64
 import hashlib
 import json
+import re
+import signal
 from collections import Counter
 from dataclasses import dataclass
 
@@ -25,8 +28,10 @@ from tests.e2e.conftest import _free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.ray, pytest.mark.timeout(300)]
 
-IMAGES = [png_bytes(random_image(48, 64, seed=700 + i)) for i in range(12)]
+IMAGES = [png_bytes(random_image(48, 64, seed=700 + i)) for i in range(13)]
 KEYS = [hashlib.sha256(image).hexdigest() for image in IMAGES]
+KEYED = range(12)  # the 12 images sent with their key; the 13th goes without, to every replica
+UNKEYED = 12
 POINT = {"points_x": "10", "points_y": "12", "labels": "1"}
 
 
@@ -75,7 +80,7 @@ class Placement:
 
 @pytest.fixture(scope="module")
 def placement(client) -> Placement:
-    return Placement({index: [landing(segment(client, index)) for _ in range(3)] for index in range(len(IMAGES))})
+    return Placement({index: [landing(segment(client, index)) for _ in range(3)] for index in KEYED})
 
 
 def ws_url(serve, index: int) -> str:
@@ -102,7 +107,7 @@ def test_the_three_requests_of_each_of_12_images_land_on_one_replica_miss_then_h
 
 
 def test_requests_without_a_key_spread_across_both_replicas(client, placement):
-    replicas = Counter(landing(segment(client, 0, keyed=False))[1] for _ in range(24))
+    replicas = Counter(landing(segment(client, UNKEYED, keyed=False))[1] for _ in range(24))
     assert set(replicas) == set(placement.owners.values()), replicas
 
 
@@ -144,7 +149,7 @@ def after_kill(serve, client, placement) -> AfterKill:
         serve.kill_replica(victim)
         # Ray starts a replacement replica, which joins the hash ring (and takes keys) only once its model is
         # loaded, several seconds later; these 18 requests take well under a second.
-        rest = {index: [landing(segment(client, index))] for index in range(len(IMAGES))}
+        rest = {index: [landing(segment(client, index))] for index in KEYED}
         for index, replica in owners.items():
             if replica == victim:
                 rest[index].append(landing(segment(client, index)))
@@ -181,3 +186,19 @@ def test_sigterm_stops_run_local_and_every_ray_process_it_started(serve):
     assert serve.stop() == 0
     assert "run_local: stopped" in serve.log_path.read_text(errors="replace")
     assert serve.leftover_processes() == []
+
+
+def test_ctrl_c_while_the_replicas_start_stops_cleanly_too(tmp_path):
+    server = ray_cluster.launch(tmp_path / "run_local.log", _free_port())
+    try:
+        assert ray_cluster.wait_for_log(server, re.compile(r"Deploying new version|Adding \d+ replica")), \
+            server.log_path.read_text(errors="replace")[-2000:]
+        server.process.send_signal(signal.SIGINT)
+        assert server.process.wait(timeout=ray_cluster.STOP_TIMEOUT_S) == 0
+        log = server.log_path.read_text(errors="replace")
+        assert "run_local: stopping (SIGINT)" in log and "run_local: stopped" in log
+        assert "run_local: ready" not in log
+        assert server.leftover_processes() == []
+    finally:
+        server.stop()
+        server.cleanup()
