@@ -93,6 +93,9 @@ class Settings(BaseSettings):
     metrics_require_key: bool = Field(False, description="GET /metrics needs a valid API key.")
     log_format: Literal["text", "json"] = Field("text", validation_alias=AliasChoices("LOG_FORMAT", "SAM3_LOG_FORMAT"))
 
+    # --- scale-out ---
+    replica_id: str | None = Field(None, description="Names this replica in X-Sam3-Replica; default hostname:pid.")
+
     # --- process ---
     host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "SAM3_HOST"))
     port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "SAM3_PORT"))

@@ -20,6 +20,7 @@ from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
 from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, on_shutdown, run_shutdown_hooks
 from .api.ratelimit import enforce_rate_limit
+from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
 from .api.routes import health, segment, video, ws
 from .compat import install_compat
 from .config import Settings
@@ -71,9 +72,10 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
                        video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)
+    app.add_middleware(ReplicaHeaders, replica_id=replica_id_for(settings))  # X-Sam3-Replica / X-Sam3-Cache
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-        allow_methods=["*"], allow_headers=["*"], expose_headers=["X-Request-ID", "Retry-After"],
+        allow_methods=["*"], allow_headers=["*"], expose_headers=[*EXPOSED_HEADERS, "X-Request-ID", "Retry-After"],
     )
     install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
     install_error_handlers(app)

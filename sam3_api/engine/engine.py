@@ -12,6 +12,7 @@ import logging
 import threading
 import time
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Sequence
 
@@ -29,6 +30,9 @@ from .worker import ModelWorker, Priority
 INTERACTIVE_KINDS = {"box", "points", "embed"}
 
 log = logging.getLogger(__name__)
+# Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
+# middleware installs a list, _run appends on the event loop (the model thread does not see request context).
+CACHE_OUTCOMES: ContextVar[list[bool] | None] = ContextVar("sam3_cache_outcomes", default=None)
 
 
 class Sam3Engine:
@@ -125,8 +129,13 @@ class Sam3Engine:
     async def _run(self, job, image: np.ndarray | PreparedImage, *args, kind: str):
         self._require_ready()
         prepared = await self.prepare(image)
-        return await self.worker.run(image_jobs.timed, self, job, prepared, *args,
-                                     priority=self.priority_for(kind, prepared), label=kind)
+        result = await self.worker.run(image_jobs.timed, self, job, prepared, *args,
+                                       priority=self.priority_for(kind, prepared), label=kind)
+        outcomes = CACHE_OUTCOMES.get()
+        if outcomes is not None:
+            outcomes.extend(item.timing_ms["cached"] for item in (result if isinstance(result, list) else [result])
+                            if isinstance(item, Segmentation) and "cached" in item.timing_ms)
+        return result
 
     def priority_for(self, kind: str, image: PreparedImage) -> Priority:
         """Interactive: a box, points or embed on a cached image. Heavy: any new-image encode, automatic mode.
