@@ -66,7 +66,6 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.engine = engine
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                           settings.video_max_queued_jobs)
-    on_shutdown(app, app.state.video_jobs.shutdown)
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
     install_auth(app, settings.api_keys)
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
@@ -78,6 +77,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
         allow_methods=["*"], allow_headers=["*"], expose_headers=[*EXPOSED_HEADERS, "X-Request-ID", "Retry-After"],
     )
     install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
+    on_shutdown(app, app.state.video_jobs.shutdown)  # running video jobs: interrupted, finished frames kept
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(segment.router)

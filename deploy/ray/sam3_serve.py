@@ -67,7 +67,10 @@ class Sam3Replica:
         from sam3_api.main import create_app
 
         replica = serve.get_replica_context().replica_id
-        self.sam3_app = create_app(Settings(replica_id=replica.unique_id))  # `app` is Serve's own property
+        settings = Settings(replica_id=replica.unique_id)
+        # Video jobs live in the process that runs them: one data directory per replica, never shared.
+        settings.data_dir = settings.data_dir / "replicas" / replica.unique_id
+        self.sam3_app = create_app(settings)  # `app` is Serve's own property
         self.engine = self.sam3_app.state.engine
         # Serve routes to a replica as soon as its constructor returns; a replica still loading would answer
         # 503 for every image hashed to it, so load first (the lifespan's own engine.start() is then a no-op).
