@@ -67,7 +67,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                           settings.video_max_queued_jobs)
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
-    install_auth(app, settings.api_keys)
+    # /metrics is open unless SAM3_METRICS_REQUIRE_KEY (Prometheus usually scrapes without credentials).
+    install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
                        video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)

@@ -1,8 +1,4 @@
-"""Probes, /metrics, request ids, per-key rate limits and shutdown hooks, in-process over the real dev-tiny engine.
-
-The API-key tests use a test-only stand-in for api/auth.py: a middleware that sets request.state.api_key
-from an X-Test-Key header, exactly the attribute the auth module sets.
-"""
+"""Probes, /metrics, request ids, per-key rate limits and shutdown hooks, in-process over the real dev-tiny engine."""
 
 from __future__ import annotations
 
@@ -33,22 +29,8 @@ def value(metrics, name: str, **labels) -> float:
     return metrics.get((name, tuple(sorted(labels.items()))), 0.0)
 
 
-class StandInAuth:
-    """Test-only: what api/auth.py does for a valid key, request.state.api_key = the key."""
-
-    def __init__(self, app):
-        self.app = app
-
-    async def __call__(self, scope, receive, send):
-        if scope["type"] == "http":
-            key = dict(scope["headers"]).get(b"x-test-key")
-            scope.setdefault("state", {})["api_key"] = key.decode() if key else None
-        await self.app(scope, receive, send)
-
-
 def keyed_client(**overrides) -> TestClient:
     app = create_app(dev_settings(**overrides))
-    app.add_middleware(StandInAuth)
     client = TestClient(app, raise_server_exceptions=False).__enter__()
     assert app.state.engine.wait_ready(300).ready
     return client
@@ -116,26 +98,40 @@ def test_metrics_parse_with_prometheus_and_move_with_traffic(client):
 
 
 def test_metrics_need_a_key_when_metrics_require_key_is_set():
-    client = keyed_client(metrics_require_key=True)
+    client = keyed_client(api_keys=["key-a"], metrics_require_key=True)
     try:
         refused = client.get("/metrics")
         assert refused.status_code == 401 and refused.json()["code"] == "unauthorized"
-        assert "SAM3_METRICS_REQUIRE_KEY" in refused.json()["detail"]
-        assert client.get("/metrics", headers={"X-Test-Key": "key-a"}).status_code == 200
+        assert client.get("/metrics", headers={"X-API-Key": "key-a"}).status_code == 200
+    finally:
+        client.__exit__(None, None, None)
+    no_keys = keyed_client(metrics_require_key=True)
+    try:
+        refused = no_keys.get("/metrics")
+        assert refused.status_code == 401 and "SAM3_METRICS_REQUIRE_KEY" in refused.json()["detail"]
+    finally:
+        no_keys.__exit__(None, None, None)
+
+
+def test_metrics_stay_open_with_api_keys_unless_required():
+    client = keyed_client(api_keys=["key-a"])
+    try:
+        assert client.get("/metrics").status_code == 200
+        assert client.post("/segment/box", files=IMAGE, data=BOX).status_code == 401
     finally:
         client.__exit__(None, None, None)
 
 
 def test_each_api_key_gets_its_own_rate_limit_with_429_and_retry_after():
-    client = keyed_client(rate_limit="3/minute")
+    client = keyed_client(api_keys=["key-a", "key-b"], rate_limit="3/minute")
     try:
-        key_a, key_b = {"X-Test-Key": "key-a"}, {"X-Test-Key": "key-b"}
+        key_a, key_b = {"X-API-Key": "key-a"}, {"X-API-Key": "key-b"}
         assert [client.get("/health", headers=key_a).status_code for _ in range(3)] == [200] * 3
         refused = client.post("/segment/box", files=IMAGE, data=BOX, headers=key_a)
         assert refused.status_code == 429 and refused.json()["code"] == "rate_limited"
         assert 1 <= int(refused.headers["Retry-After"]) <= 60 and "SAM3_RATE_LIMIT" in refused.json()["detail"]
         assert client.post("/segment/box", files=IMAGE, data=BOX, headers=key_b).status_code == 200
-        assert all(client.get("/health").status_code == 200 for _ in range(5))  # no key: keys are off for it
+        assert all(client.get("/health").status_code == 200 for _ in range(5))  # an open route without a key
         assert value(scrape(client), "sam3_rate_limited_requests_total") == 1
     finally:
         client.__exit__(None, None, None)

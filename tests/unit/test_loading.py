@@ -9,7 +9,7 @@ import pytest
 from fastapi.testclient import TestClient
 from huggingface_hub.errors import GatedRepoError, HfHubHTTPError, LocalEntryNotFoundError
 
-import sam3_api.engine.engine as engine_module
+import sam3_api.engine.loading as loading_module
 from sam3_api.engine.loading import backoff_delay, is_transient
 from sam3_api.main import create_app
 from tests.conftest import dev_settings
@@ -47,7 +47,7 @@ def test_backoff_doubles_from_the_setting_and_is_capped_at_a_minute():
 
 
 def test_a_transient_load_failure_is_retried_and_health_shows_the_retry(monkeypatch):
-    real_load = engine_module._load_runtime
+    real_load = loading_module.load_runtime
     second_attempt, resume = threading.Event(), threading.Event()
     calls = []
 
@@ -60,7 +60,7 @@ def test_a_transient_load_failure_is_retried_and_health_shows_the_retry(monkeypa
             raise _wrapped(ConnectionResetError("connection reset by peer"))
         return real_load(settings)
 
-    monkeypatch.setattr(engine_module, "_load_runtime", flaky_load)
+    monkeypatch.setattr(loading_module, "load_runtime", flaky_load)
     app = create_app(dev_settings(load_retry_backoff_s=0.05))
     with TestClient(app) as client:
         assert second_attempt.wait(10)
@@ -80,7 +80,7 @@ def test_a_permanent_load_failure_fails_at_once_with_its_hint(monkeypatch):
         calls.append(1)
         raise _wrapped(_hub_error(GatedRepoError, 401))
 
-    monkeypatch.setattr(engine_module, "_load_runtime", gated)
+    monkeypatch.setattr(loading_module, "load_runtime", gated)
     app = create_app(dev_settings(load_retry_backoff_s=0.05))
     with TestClient(app) as client:
         assert app.state.engine.wait_ready(30).state == "failed"
@@ -95,7 +95,7 @@ def test_retries_stop_after_the_configured_number(monkeypatch):
         calls.append(1)
         raise _wrapped(ConnectionRefusedError("connection refused"))
 
-    monkeypatch.setattr(engine_module, "_load_runtime", offline)
+    monkeypatch.setattr(loading_module, "load_runtime", offline)
     app = create_app(dev_settings(load_retries=2, load_retry_backoff_s=0.01))
     with TestClient(app):
         status = app.state.engine.wait_ready(30)
