@@ -46,9 +46,13 @@ USER app
 VOLUME ["/data"]
 EXPOSE 8000
 
-# Healthy only once the model is loaded: GET /health must answer 2xx with "model_loaded": true. urllib, so no
-# curl in the image. The long start period covers the first start's download of the weights (a few GB).
+# Healthy when GET /health/ready answers 200: the model is loaded and its queue has room (503 otherwise, with the
+# reason). urllib, so no curl in the image; urlopen raises on a 503. The long start period covers the first
+# start's download of the weights (a few GB). /health/live (the process serves) is there for liveness probes.
 HEALTHCHECK --interval=30s --timeout=10s --start-period=10m --retries=3 \
-    CMD ["python", "-c", "import json, os, sys, urllib.request; r = urllib.request.urlopen('http://127.0.0.1:%s/health' % os.environ.get('PORT', '8000'), timeout=8); sys.exit(0 if json.load(r).get('model_loaded') is True else 1)"]
+    CMD ["python", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/health/ready' % os.environ.get('PORT', '8000'), timeout=8)"]
 
+# SIGTERM: no new connections, in-flight requests get SAM3_SHUTDOWN_GRACE_S (30 s), then the process exits.
+# `docker stop` must wait longer than that before its SIGKILL: docker stop -t 40 (compose: stop_grace_period).
+STOPSIGNAL SIGTERM
 CMD ["python", "app.py"]

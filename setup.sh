@@ -88,7 +88,7 @@ RUNTIME_STAMP="$VENV/.sam3-api-requirements.sha256"
 DEV_STAMP="$VENV/.sam3-api-requirements-dev.sha256"
 runtime_digest="$(digest requirements.txt)"
 if [ "$DEV" = 1 ]; then
-    dev_digest="$(digest requirements.txt requirements-dev.txt)"
+    dev_digest="$(digest requirements.txt requirements-dev.txt deploy/ray/requirements.txt)"
     STAMP="$DEV_STAMP"; WANT="$dev_digest"; FILES=(-r requirements-dev.txt); WHAT="runtime + dev"
 else
     STAMP="$RUNTIME_STAMP"; WANT="$runtime_digest"; FILES=(-r requirements.txt); WHAT="runtime"

@@ -10,7 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import AliasChoices, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from typing_extensions import Annotated
 
@@ -82,6 +82,20 @@ class Settings(BaseSettings):
     video_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Video jobs waiting beyond this answer 503.")
     video_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished jobs are deleted after this long.")
 
+    # --- operations: scheduling, deadlines, shutdown, load retries, rate limits, logs ---
+    request_timeout_s: float = Field(300.0, ge=0, description="Longest wait for the model before 504; 0: none.")
+    priority_burst: int = Field(4, ge=1, le=1000, description="Jobs that may run ahead of a waiting lower one.")
+    body_timeout_s: float = Field(30.0, gt=0, description="A request body silent this long answers 408.")
+    shutdown_grace_s: float = Field(30.0, ge=0, le=3600, description="In-flight requests get this long at SIGTERM.")
+    load_retries: int = Field(5, ge=0, le=100, description="Retries of a model load that failed transiently.")
+    load_retry_backoff_s: float = Field(2.0, gt=0, le=600, description="First retry delay; doubles, max 60 s.")
+    rate_limit: str | None = Field(None, description="Per API key, e.g. 120/minute; needs SAM3_API_KEYS.")
+    metrics_require_key: bool = Field(False, description="GET /metrics needs a valid API key.")
+    log_format: Literal["text", "json"] = Field("text", validation_alias=AliasChoices("LOG_FORMAT", "SAM3_LOG_FORMAT"))
+
+    # --- scale-out ---
+    replica_id: str | None = Field(None, description="Names this replica in X-Sam3-Replica; default hostname:pid.")
+
     # --- process ---
     host: str = Field("0.0.0.0", validation_alias=AliasChoices("HOST", "SAM3_HOST"))
     port: int = Field(8000, ge=1, le=65535, validation_alias=AliasChoices("PORT", "SAM3_PORT"))
@@ -97,6 +111,20 @@ class Settings(BaseSettings):
                 if isinstance(value, str):
                     data[key] = [item.strip() for item in value.split(",") if item.strip()]
         return data
+
+    @field_validator("rate_limit")
+    @classmethod
+    def _parse_rate_limit(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        from limits import parse
+
+        try:
+            parse(value)
+        except ValueError:
+            raise ValueError(f"SAM3_RATE_LIMIT={value!r} is not a rate; write it like 120/minute or 10/second") \
+                from None
+        return value.strip()
 
     @model_validator(mode="after")
     def _default_data_dir(self) -> "Settings":

@@ -108,3 +108,31 @@ class PathNotAllowed(Sam3Error):
 
     status_code = 403
     code = "path_not_allowed"
+
+
+class RequestTimeout(Sam3Error):
+    """A request waited longer than SAM3_REQUEST_TIMEOUT_S for the model and was dropped without running."""
+
+    status_code = 504
+    code = "queue_timeout"
+
+
+class ModelOutOfMemory(Sam3Error):
+    """The model ran out of (GPU or host) memory on this request; caches were cleared, the next may succeed."""
+
+    status_code = 503
+    code = "out_of_memory"
+
+    def __init__(self, message: str, *, retry_after_s: int = 1):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+
+
+class RateLimited(Sam3Error):
+    """The API key used up its SAM3_RATE_LIMIT; Retry-After says when the next request is allowed."""
+
+    status_code = 429
+    code = "rate_limited"
+
+    def __init__(self, message: str, *, retry_after_s: int):
+        super().__init__(message, headers={"Retry-After": str(retry_after_s)})
+

@@ -10,7 +10,7 @@ import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
-from fastapi import FastAPI
+from fastapi import Depends, FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.staticfiles import StaticFiles
 
@@ -18,6 +18,9 @@ from . import __version__
 from .api.auth import install_auth
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
+from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, on_shutdown, run_shutdown_hooks
+from .api.ratelimit import enforce_rate_limit
+from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
 from .api.routes import health, segment, video, ws
 from .compat import install_compat
 from .config import Settings
@@ -47,29 +50,35 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         engine.start()
+        app.state.draining = False  # /health/ready: true again if a test restarts the app
         app.state.video_jobs.start()
         try:
             yield
         finally:
             await ws.close_all_sessions(app)
-            await app.state.video_jobs.shutdown()
+            await run_shutdown_hooks(app)  # video jobs: running ones are marked interrupted, frames kept
             if owns_engine:
-                engine.stop()
+                engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
 
-    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan)
+    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan,
+                  dependencies=[Depends(enforce_rate_limit)])
     app.state.settings = settings
     app.state.engine = engine
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                           settings.video_max_queued_jobs)
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
-    install_auth(app, settings.api_keys)
+    # /metrics is open unless SAM3_METRICS_REQUIRE_KEY (Prometheus usually scrapes without credentials).
+    install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
                        video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)
+    app.add_middleware(ReplicaHeaders, replica_id=replica_id_for(settings))  # X-Sam3-Replica / X-Sam3-Cache
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
-        allow_methods=["*"], allow_headers=["*"],
+        allow_methods=["*"], allow_headers=["*"], expose_headers=[*EXPOSED_HEADERS, "X-Request-ID", "Retry-After"],
     )
+    install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
+    on_shutdown(app, app.state.video_jobs.shutdown)  # running video jobs: interrupted, finished frames kept
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(segment.router)

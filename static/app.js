@@ -22,7 +22,7 @@
   const overlayCtx = overlay.getContext('2d');
 
   const state = {
-    ws: null, image: null, width: 0, height: 0, imageId: null, source: null, reloading: false,
+    ws: null, image: null, width: 0, height: 0, imageId: null, source: null, reloading: false, imageKey: null,
     objects: new Map(), current: 1, text: null, negative: false, drag: null,
   };
 
@@ -53,9 +53,14 @@
 
   function connect() {
     const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+    const params = new URLSearchParams();
     const key = apiKey();
-    const query = key ? `?api_key=${encodeURIComponent(key)}` : '';
+    if (key) params.set('api_key', key);
+    // The image key routes the socket to the replica holding the image when the server is scaled out.
+    if (state.imageKey) params.set('image_key', state.imageKey);
+    const query = params.toString() ? `?${params}` : '';
     const ws = new WebSocket(`${scheme}//${location.host}/ws/realtime${query}`);
+    ws.imageKey = state.imageKey;
     state.ws = ws;
     ws.onmessage = (event) => handle(JSON.parse(event.data));
     ws.onclose = (event) => {
@@ -71,7 +76,7 @@
       if (state.imageId || state.source) { // reconnected: restore the image, by id first (no upload)
         state.reloading = Boolean(state.imageId);
         send(state.imageId ? { type: 'init', image_id: state.imageId } : { type: 'init', ...state.source });
-        setStatus('Reconnected; restoring the image…');
+        setStatus(state.reloading ? 'Reconnected; restoring the image…' : 'Encoding image…');
       } else {
         setStatus('Connected. Choose, drop or paste an image.', 'ok');
       }
@@ -322,12 +327,13 @@
       return;
     }
     const reader = new FileReader();
-    reader.onload = () => startImage({ image: reader.result }, reader.result);
+    reader.onload = async () => startImage({ image: reader.result }, reader.result,
+      await window.sam3ImageKey.imageKey(await file.arrayBuffer()));
     reader.onerror = () => setStatus('The file could not be read.', 'error');
     reader.readAsDataURL(file);
   }
 
-  async function startImage(source, displaySrc) {
+  async function startImage(source, displaySrc, key) {
     setStatus('Loading image…');
     try {
       state.image = await loadImage(displaySrc);
@@ -336,7 +342,13 @@
     }
     state.source = source;
     state.imageId = null;
-    if (send({ type: 'init', ...source })) setStatus('Encoding image…');
+    state.imageKey = key;
+    if (state.ws && state.ws.imageKey !== key) { // a new image may live on another replica: reconnect
+      const old = state.ws;
+      old.onmessage = null; // late answers about the previous image are dropped
+      connect(); // its session_created sends the init
+      old.close(1000, 'new image');
+    } else if (send({ type: 'init', ...source })) setStatus('Encoding image…');
   }
 
   ui.file.addEventListener('change', () => readFile(ui.file.files[0]));
@@ -347,7 +359,7 @@
   ui.urlForm.addEventListener('submit', (event) => {
     event.preventDefault();
     const url = ui.url.value.trim();
-    if (url) startImage({ image_url: url }, url);
+    if (url) window.sam3ImageKey.imageKey(url).then((key) => startImage({ image_url: url }, url, key));
   });
   ui.stage.addEventListener('dragover', (event) => { event.preventDefault(); ui.stage.classList.add('dragover'); });
   ui.stage.addEventListener('dragleave', () => ui.stage.classList.remove('dragover'));

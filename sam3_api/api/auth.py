@@ -36,9 +36,9 @@ WRONG = "the API key is not valid for this server; check SAM3_API_KEYS with the 
 JSON_PARSE_IN_THREAD = 256 * 1024  # bigger JSON bodies are parsed off the event loop
 
 
-def install_auth(app, keys: Sequence[str]) -> None:
-    """Protect every route; with keys on, also give /docs an "Authorize" button that sends X-API-Key."""
-    app.add_middleware(ApiKeyAuth, keys=keys)
+def install_auth(app, keys: Sequence[str], extra_open: Sequence[str] = ()) -> None:
+    """Protect every route but OPEN_PATHS (+ `extra_open`); with keys on, /docs gets an "Authorize" button."""
+    app.add_middleware(ApiKeyAuth, keys=keys, extra_open=extra_open)
     if keys:
         build_schema = app.openapi
 
@@ -87,9 +87,10 @@ def query_key(scope: Scope) -> str | None:
 class ApiKeyAuth:
     """ASGI middleware: checks the key (when keys are on) and records it in scope state."""
 
-    def __init__(self, app: ASGIApp, keys: Sequence[str]):
+    def __init__(self, app: ASGIApp, keys: Sequence[str], extra_open: Sequence[str] = ()):
         self.app = app
         self.keys = [key.encode("utf-8", "surrogateescape") for key in keys if key]
+        self.open_paths = OPEN_PATHS | frozenset(extra_open)
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] not in ("http", "websocket"):
@@ -107,12 +108,13 @@ class ApiKeyAuth:
         if websocket or surface.key_in_query:
             candidates.append(query_key(scope))
         matched = next(filter(None, (match_key(c, self.keys) for c in candidates)), None)
-        if matched is None and surface.key_in_body and not websocket and not is_open_path(path):
+        is_open = path in self.open_paths or path.startswith(OPEN_PREFIXES)
+        if matched is None and surface.key_in_body and not websocket and not is_open:
             body_key, receive = await _body_key(receive)
             candidates.append(body_key)
             matched = match_key(body_key, self.keys)
         state["api_key"] = matched
-        if matched is not None or is_open_path(path):
+        if matched is not None or is_open:
             await self.app(scope, receive, send)
             return
         reason = WRONG if any(candidates) else _missing(surface, websocket)

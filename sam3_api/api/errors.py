@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -100,7 +101,11 @@ async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResp
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:
     log.exception("unhandled error on %s %s", request.method, request.url.path)
-    return _render(request, 500, "Internal server error; the traceback is in the server log.", "internal_error")
+    # Starlette answers this 500 outside every middleware, so the request id is added here: it is what the
+    # client quotes to find the traceback in the log.
+    request_id = correlation_id.get()
+    return _render(request, 500, "Internal server error; the traceback is in the server log.", "internal_error",
+                   {"X-Request-ID": request_id} if request_id else None)
 
 
 def install_error_handlers(app: FastAPI) -> None:

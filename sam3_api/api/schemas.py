@@ -156,3 +156,4 @@ class HealthResponse(BaseModel):
     load_seconds: float | None = None
     queue_depth: int = 0
     cached_images: int = 0
+    load_attempts: int = Field(0, description="Model load attempts so far (transient failures are retried)")

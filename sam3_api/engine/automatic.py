@@ -8,6 +8,8 @@ logits: upscaling a thousand candidates to a 12-megapixel image first would cost
 
 from __future__ import annotations
 
+from typing import Callable
+
 import cv2
 import numpy as np
 import torch
@@ -68,14 +70,20 @@ def remove_small_regions(mask: np.ndarray, min_area: int) -> np.ndarray:
     return mask
 
 
-def _candidates(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoParams):
-    """Decode the grid in batches; keep low-res logits and scores of candidates passing both filters."""
+def _candidates(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoParams,
+                between_batches: Callable[[], None]):
+    """Decode the grid in batches; keep low-res logits and scores of candidates passing both filters.
+
+    `between_batches` runs before each batch: the model worker's checkpoint, which stops an abandoned request
+    there and lets waiting interactive prompts run, so a click never waits for a whole automatic run.
+    """
     height, width = embedding.original_size
     grid = point_grid(params.points_per_side, height, width)
     threshold = probability_to_logit(params.mask_threshold)
     kept_logits, kept_scores = [], []
     batch_size = params.points_per_batch or default_batch(embedding, runtime.device.type)
     for start in range(0, len(grid), batch_size):
+        between_batches()
         batch = grid[start : start + batch_size]
         logits, iou = runtime.decode(
             embedding, points=[[point] for point in batch], labels=[[1]] * len(batch), multimask=True
@@ -90,10 +98,11 @@ def _candidates(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoPar
     return torch.cat(kept_logits), torch.cat(kept_scores)
 
 
-def generate(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoParams) -> Segmentation:
+def generate(runtime: Sam3Runtime, embedding: ImageEmbedding, params: AutoParams,
+             between_batches: Callable[[], None] = lambda: None) -> Segmentation:
     """Segment everything in the image; returns masks at the original size, sorted by predicted IoU."""
     height, width = embedding.original_size
-    logits, scores = _candidates(runtime, embedding, params)
+    logits, scores = _candidates(runtime, embedding, params, between_batches)
     threshold = probability_to_logit(params.mask_threshold)
     if logits.shape[0] == 0:
         return Segmentation.empty(height, width, prompt="auto")

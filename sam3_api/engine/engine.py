@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from concurrent.futures import Future
+from contextvars import ContextVar
 from dataclasses import replace
 from typing import Sequence
 
@@ -18,12 +20,19 @@ import numpy as np
 
 from ..config import Settings
 from ..errors import ModelNotReady
-from . import automatic, prompts
+from ..metrics import Sam3Metrics
+from . import image_jobs, loading, prompts
 from .cache import EmbeddingCache
 from .types import AutoParams, EngineStatus, PreparedImage, Segmentation
-from .worker import ModelWorker
+from .worker import ModelWorker, Priority
+
+# Prompt kinds that take milliseconds once the image's embedding is cached: they go ahead of heavy work.
+INTERACTIVE_KINDS = {"box", "points", "embed"}
 
 log = logging.getLogger(__name__)
+# Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
+# middleware installs a list, _run appends on the event loop (the model thread does not see request context).
+CACHE_OUTCOMES: ContextVar[list[bool] | None] = ContextVar("sam3_cache_outcomes", default=None)
 
 
 class Sam3Engine:
@@ -31,12 +40,15 @@ class Sam3Engine:
 
     def __init__(self, settings: Settings):
         self.settings = settings
-        self.worker = ModelWorker(settings.max_queue)
+        self.metrics = Sam3Metrics()
+        self.worker = ModelWorker(settings.max_queue, burst=settings.priority_burst,
+                                  queue_timeout_s=settings.request_timeout_s, metrics=self.metrics)
         self.cache: EmbeddingCache = EmbeddingCache(settings.embedding_cache_entries, settings.embedding_cache_bytes)
         self.runtime = None  # Sam3Runtime once loaded
         self.backbone_runs = 0
         self._status = EngineStatus("loading", settings.model, settings.device, settings.is_dev_model)
         self._load_future: Future | None = None
+        self._stopping = threading.Event()  # interrupts a load retry's backoff at shutdown
 
     # ---------------------------------------------------------------- lifecycle
     def start(self) -> Future:
@@ -50,8 +62,10 @@ class Sam3Engine:
         self.start().result(timeout=timeout)
         return self._status
 
-    def stop(self) -> None:
-        self.worker.shutdown()
+    def stop(self, timeout: float | None = None) -> None:
+        """Stop the model thread: queued jobs are dropped, a running one stops at its next checkpoint."""
+        self._stopping.set()
+        self.worker.shutdown(timeout)
 
     @property
     def status(self) -> EngineStatus:
@@ -59,17 +73,34 @@ class Sam3Engine:
 
     def _load(self) -> None:
         started = time.perf_counter()
+        settings = self.settings
         try:
-            self.runtime, device, is_random = _load_runtime(self.settings)
+            self.runtime, device, is_random = loading.load_with_retries(
+                self._load_attempt, settings.load_retries, settings.load_retry_backoff_s, self._retrying,
+                self._stopping)
         except Exception as exc:  # a bad checkpoint must be reported, never crash-loop the server
-            log.exception("loading %s failed", self.settings.model)
-            reason = f"{type(exc).__name__}: {exc}"
-            self._status = EngineStatus("failed", self.settings.model, self.settings.device,
-                                        self.settings.is_dev_model, error=_load_hint(reason))
+            log.exception("loading %s failed", settings.model)
+            self._status = EngineStatus("failed", settings.model, settings.device, settings.is_dev_model,
+                                        error=loading.describe(exc), attempts=self._status.attempts + 1)
             return
         seconds = time.perf_counter() - started
-        self._status = EngineStatus("ready", self.settings.model, device, is_random, load_seconds=seconds)
+        self._status = EngineStatus("ready", settings.model, device, is_random, load_seconds=seconds,
+                                    attempts=self._status.attempts + 1)
         log.info("SAM 3 ready on %s in %.1f s (%s parameters)", device, seconds, f"{self.runtime.parameter_count:,}")
+
+    def _load_attempt(self):
+        self.metrics.load_attempts.inc()
+        if self.settings.log_format == "json":
+            loading.quiet_progress_bars()
+        return loading.load_runtime(self.settings)
+
+    def _retrying(self, attempt: int, exc: BaseException, delay: float) -> None:
+        """A transient load failure: /health keeps saying loading, with the attempt and the reason."""
+        reason = f"{type(exc).__name__}: {exc}".splitlines()[0][:300]
+        message = f"attempt {attempt} of {self.settings.load_retries + 1} failed ({reason}); retrying in {delay:.0f} s"
+        log.warning("loading %s: %s", self.settings.model, message)
+        self._status = EngineStatus("loading", self.settings.model, self.settings.device, self.settings.is_dev_model,
+                                    attempts=attempt, error=message)
 
     def _require_ready(self) -> None:
         status = self._status
@@ -95,15 +126,30 @@ class Sam3Engine:
             self.cache.put(image.key, embedding)
         return embedding
 
-    async def _run(self, job, image: np.ndarray | PreparedImage, *args):
+    async def _run(self, job, image: np.ndarray | PreparedImage, *args, kind: str):
         self._require_ready()
         prepared = await self.prepare(image)
-        return await self.worker.run(_timed, self, job, prepared, *args)
+        result = await self.worker.run(image_jobs.timed, self, job, prepared, *args,
+                                       priority=self.priority_for(kind, prepared), label=kind)
+        outcomes = CACHE_OUTCOMES.get()
+        if outcomes is not None:
+            outcomes.extend(item.timing_ms["cached"] for item in (result if isinstance(result, list) else [result])
+                            if isinstance(item, Segmentation) and "cached" in item.timing_ms)
+        return result
+
+    def priority_for(self, kind: str, image: PreparedImage) -> Priority:
+        """Interactive: a box, points or embed on a cached image. Heavy: any new-image encode, automatic mode.
+
+        Reading the cache's keys off the model thread is safe: a dict membership test is atomic under the GIL,
+        and a stale answer only misplaces one job by one level."""
+        if kind == "auto" or image.key not in self.cache:
+            return Priority.HEAVY
+        return Priority.INTERACTIVE if kind in INTERACTIVE_KINDS else Priority.NORMAL
 
     async def embed(self, image: np.ndarray | PreparedImage) -> PreparedImage:
         """Encode an image ahead of prompts (WebSocket init); later prompts on it skip the backbone."""
         prepared = await self.prepare(image)
-        await self._run(_embed_job, prepared)
+        await self._run(image_jobs.embed_job, prepared, kind="embed")
         return prepared
 
     # ---------------------------------------------------------------- prompt kinds
@@ -136,7 +182,8 @@ class Sam3Engine:
             raise prompts.InvalidPrompt("give a text, exemplar boxes, or both", field="text")
         thresholds = (prompts.check_threshold(confidence_threshold, "confidence_threshold"),
                       prompts.check_threshold(mask_threshold, "mask_threshold"))
-        return await self._run(_detect_job, prepared, texts, boxes, labels, *thresholds, self._cap(max_masks))
+        return await self._run(image_jobs.detect_job, prepared, texts, boxes, labels, *thresholds,
+                               self._cap(max_masks), kind="text")
 
     async def segment_boxes(
         self, image, boxes: Sequence[Sequence[float]], *, mask_threshold: float = 0.5,
@@ -148,7 +195,8 @@ class Sam3Engine:
         boxes = prompts.check_boxes(boxes, prepared.width, prepared.height)
         thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
                       prompts.check_threshold(confidence_threshold, "confidence_threshold"))
-        return await self._run(_tracker_job, prepared, None, None, boxes, False, *thresholds, max_masks, "box")
+        return await self._run(image_jobs.tracker_job, prepared, None, None, boxes, False, *thresholds, max_masks,
+                               "box", kind="box")
 
     async def segment_points(
         self, image, points: Sequence[Sequence[float]], labels: Sequence[int], *,
@@ -171,15 +219,16 @@ class Sam3Engine:
         thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
                       prompts.check_threshold(confidence_threshold, "confidence_threshold"))
         keep = max_masks if multimask else 1
-        return await self._run(_tracker_job, prepared, [points], [labels], boxes, decode_multi, *thresholds,
-                               keep, "points")
+        return await self._run(image_jobs.tracker_job, prepared, [points], [labels], boxes, decode_multi, *thresholds,
+                               keep, "points", kind="points")
 
     async def segment_auto(self, image, params: AutoParams = AutoParams()) -> Segmentation:
         """Segment everything: point grid -> tracker -> quality filters -> NMS (see automatic.py)."""
         prompts.check_threshold(params.pred_iou_thresh, "pred_iou_thresh")
         prompts.check_threshold(params.stability_score_thresh, "stability_score_thresh")
         prompts.check_threshold(params.mask_threshold, "mask_threshold")
-        return await self._run(_auto_job, image, replace(params, max_masks=self._cap(params.max_masks)))
+        return await self._run(image_jobs.auto_job, image, replace(params, max_masks=self._cap(params.max_masks)),
+                               kind="auto")
 
     # ---------------------------------------------------------------- video
     def video_run(self, reader, request):
@@ -204,88 +253,15 @@ class Sam3Engine:
                                    max_points=limits.max_prompts)
 
     async def video_step(self, run):
-        """One step of a video run on the model thread; returns the frames it completed (masks as COCO RLE)."""
+        """One step of a video run on the model thread; returns the frames it completed (masks as COCO RLE).
+
+        Heavy priority: clicks and cached-image prompts go first. Exempt from SAM3_REQUEST_TIMEOUT_S: a step
+        waiting behind interactive work must not fail the job it belongs to.
+        """
         self._require_ready()
-        return await self.worker.run(run.step)
+        return await self.worker.run(image_jobs.video_step_job, self, run, priority=Priority.HEAVY, label="video",
+                                     expires=False)
 
     def _cap(self, max_masks: int | None) -> int:
         """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""
         return min(max_masks or self.settings.max_masks, self.settings.max_masks)
-
-
-def _timed(engine: Sam3Engine, job, image: PreparedImage, *args):
-    """Run a job on the model thread, recording backbone and total time in each result."""
-    started = time.perf_counter()
-    runs_before = engine.backbone_runs
-    encode_started = time.perf_counter()
-    embedding = engine._embedding(image)
-    encode_ms = (time.perf_counter() - encode_started) * 1000
-    result = job(engine, embedding, *args)
-    timing = {"encode_ms": round(encode_ms, 2), "cached": engine.backbone_runs == runs_before,
-              "total_ms": round((time.perf_counter() - started) * 1000, 2)}
-    for item in result if isinstance(result, list) else [result]:
-        if isinstance(item, Segmentation):
-            item.timing_ms = timing
-    return result
-
-
-def _embed_job(engine, embedding):
-    return None  # _timed already fetched or computed the embedding
-
-
-def _detect_job(engine, embedding, texts, boxes, labels, confidence, mask_threshold, max_masks):
-    results = []
-    for text in texts:
-        found = engine.runtime.detect(embedding, text, boxes, labels, confidence, mask_threshold)
-        segmentation = Segmentation(
-            masks=found.masks.cpu().numpy(), boxes=found.boxes.float().cpu().numpy(),
-            scores=found.scores.float().cpu().numpy(), prompt=text if text is not None else "exemplars",
-        )
-        results.append(segmentation.sorted_by_score(max_masks))
-    return results
-
-
-def _tracker_job(engine, embedding, points, labels, boxes, multimask, mask_threshold, confidence, max_masks, name):
-    runtime = engine.runtime
-    logits, iou = runtime.decode(embedding, points=points, labels=labels, boxes=boxes, multimask=multimask)
-    count, candidates = iou.shape
-    if name == "points" and max_masks == 1:  # keep the best candidate of the one object
-        best = iou[0].argmax()
-        logits, iou, candidates = logits[:, best : best + 1], iou[:, best : best + 1], 1
-    masks = runtime.upscale(logits.flatten(0, 1), embedding.original_size)
-    masks = (masks.sigmoid() > mask_threshold).cpu()
-    scores = iou.flatten().clamp(0, 1).cpu()
-    indices = np.repeat(np.arange(count), candidates)
-    keep = (scores >= confidence).numpy()
-    result = Segmentation(
-        masks=masks.numpy()[keep], boxes=automatic._boxes_of(masks).numpy()[keep],
-        scores=scores.numpy().astype(np.float32)[keep], prompt=name, prompt_indices=indices[keep],
-    )
-    return result.sorted_by_score(max_masks)
-
-
-def _auto_job(engine, embedding, params: AutoParams):
-    return automatic.generate(engine.runtime, embedding, params)
-
-
-def _load_runtime(settings: Settings):
-    """Resolve SAM3_MODEL (dev-tiny, directory or hub id) and load it on the chosen device."""
-    from .devmodel import ensure_dev_checkpoint, is_random_checkpoint
-    from .runtime import Sam3Runtime, configure_torch, pick_device
-
-    device = pick_device(settings.device)
-    configure_torch(device, settings.torch_num_threads)
-    source = str(ensure_dev_checkpoint(settings.cache_dir)) if settings.is_dev_model else settings.model
-    runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token)
-    return runtime, device.type, settings.is_dev_model or is_random_checkpoint(source)
-
-
-def _load_hint(reason: str) -> str:
-    """Add the usual fix for the usual failures (gated repo, no network) to the raw reason."""
-    lowered = reason.lower()
-    if any(word in lowered for word in ("401", "403", "gated", "token", "unauthorized")):
-        return reason + " -- request access at https://huggingface.co/facebook/sam3 and set HF_TOKEN"
-    if any(word in lowered for word in ("connect", "offline", "resolve", "not a local folder", "does not appear")):
-        return reason + " -- check network access, or point SAM3_MODEL at a local checkpoint directory " \
-                        "(or use SAM3_MODEL=dev-tiny to try the server offline)"
-    return reason

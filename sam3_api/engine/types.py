@@ -117,6 +117,7 @@ class EngineStatus:
     is_dev_model: bool
     error: str | None = None
     load_seconds: float | None = None
+    attempts: int = 0  # load attempts so far (transient failures are retried with backoff)
 
     @property
     def ready(self) -> bool:

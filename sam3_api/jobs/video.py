@@ -15,7 +15,7 @@ import time
 from ..errors import EngineBusy, Sam3Error
 from .render import render_annotated_video
 from .results import ResultsLog
-from .store import Job, JobStore
+from .store import ACTIVE, FINISHED, Job, JobStore
 from .video_io import StoreFrames, frame_line, object_entry, open_frames, run_request
 
 log = logging.getLogger(__name__)
@@ -47,6 +47,7 @@ class VideoJobRunner:
             self._queue.put_nowait(job.job_id)
         self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
                        asyncio.create_task(self._expire(), name="video-jobs-expiry")]
+        self.publish_counts()
 
     async def shutdown(self) -> None:
         """Stop consuming; a job still running is marked interrupted (its finished frames are kept)."""
@@ -72,6 +73,7 @@ class VideoJobRunner:
     def enqueue(self, job: Job) -> None:
         self._queue.put_nowait(job.job_id)
         self.results(job.job_id).notify()
+        self.publish_counts()
 
     def results(self, job_id: str) -> ResultsLog:
         if job_id not in self._logs:
@@ -83,6 +85,7 @@ class VideoJobRunner:
         if job.status == "queued":
             self.store.finish(job, "cancelled", "cancelled before it started")
             self.results(job.job_id).notify()
+            self.publish_counts()
         else:
             self._stop_requested.add(job.job_id)
 
@@ -94,6 +97,7 @@ class VideoJobRunner:
             return
         self.store.delete(job.job_id)
         self._logs.pop(job.job_id, None)
+        self.publish_counts()
 
     # ------------------------------------------------------------------------------------------ the work
     async def _expire(self) -> None:
@@ -119,6 +123,7 @@ class VideoJobRunner:
     async def _run(self, job: Job) -> None:
         job.status, job.started_at = "running", time.time()
         self.store.save(job)
+        self.publish_counts()
         results = self.results(job.job_id)
         try:
             frames = await asyncio.to_thread(open_frames, self.store.directory(job.job_id))
@@ -135,6 +140,8 @@ class VideoJobRunner:
             log.exception("video job %s failed", job.job_id)
             self.store.finish(job, "failed", "internal error while tracking; the traceback is in the server log")
         finally:
+            self.engine.metrics.video_frames_per_second.set(0)
+            self.publish_counts()
             results.notify()
 
     async def _steps(self, job: Job, run, frames, results: ResultsLog) -> None:
@@ -149,17 +156,28 @@ class VideoJobRunner:
             finished = await self.engine.video_step(run)
             if finished:
                 results.append([frame_line(result, frames.info) for result in finished])
-            self._update(job, run, results, started)
+            self._update(job, run, results, started, len(finished))
             if time.perf_counter() - saved > SAVE_EVERY_S or run.done:
                 self.store.save(job)
                 saved = time.perf_counter()
 
-    def _update(self, job: Job, run, results: ResultsLog, started: float) -> None:
+    def _update(self, job: Job, run, results: ResultsLog, started: float, finished: int) -> None:
         elapsed = max(time.perf_counter() - started, 1e-6)
         job.progress = {"frames_done": len(results), "frames_total": run.frame_count,
                         "fps": round(run.frames_done / elapsed, 3)}
         job.objects = [object_entry(entry, job.video) for entry in run.catalog.values()]
+        metrics = self.engine.metrics
+        metrics.video_frames.inc(finished)
+        metrics.video_frames_per_second.set(job.progress["fps"])
         results.notify()
+
+    def publish_counts(self) -> None:
+        """The sam3_video_jobs gauge: how many jobs the store holds in each status."""
+        counts = {status: 0 for status in (*ACTIVE, *FINISHED)}
+        for job in self.store.list("video"):
+            counts[job.status] = counts.get(job.status, 0) + 1
+        for status, count in counts.items():
+            self.engine.metrics.video_jobs.labels(status=status).set(count)
 
     def _finish_deletion(self, job: Job) -> None:
         if job.job_id in self._delete_requested:

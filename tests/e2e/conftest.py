@@ -149,3 +149,7 @@ def page(browser):
     page.set_default_timeout(20_000)
     yield page
     context.close()
+
+
+# Registered here (not imported per module) so the fault and load tests share one server per session.
+from tests.e2e.ops_server import fault_server  # noqa: E402, F401 - tests/faultapp.py under uvicorn

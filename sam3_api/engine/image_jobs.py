@@ -1,0 +1,86 @@
+"""What runs on the model thread for each request: image prompt kinds and video steps.
+
+Every function here runs on the model thread only (Sam3Engine submits them to its worker); out of memory
+(CUDA or host) becomes a 503 for the one request or video job that hit it, after the caches are emptied.
+"""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+
+from . import automatic, memory
+from .types import AutoParams, PreparedImage, Segmentation
+
+
+def timed(engine, job, image: PreparedImage, *args):
+    """Run a job on the model thread, recording backbone and total time in each result.
+
+    Out of memory (CUDA or host) becomes a 503 for this request only, after the caches are emptied.
+    """
+    started = time.perf_counter()
+    runs_before = engine.backbone_runs
+    try:
+        embedding = engine._embedding(image)
+        encode_ms, cached = (time.perf_counter() - started) * 1000, engine.backbone_runs == runs_before
+        result = job(engine, embedding, *args)
+    except Exception as exc:
+        if memory.is_out_of_memory(exc):
+            raise memory.recover(engine, exc) from exc
+        raise
+    timing = {"encode_ms": round(encode_ms, 2), "cached": cached,
+              "total_ms": round((time.perf_counter() - started) * 1000, 2)}
+    for item in result if isinstance(result, list) else [result]:
+        if isinstance(item, Segmentation):
+            item.timing_ms = timing
+    return result
+
+
+def embed_job(engine, embedding):
+    return None  # _timed already fetched or computed the embedding
+
+
+def detect_job(engine, embedding, texts, boxes, labels, confidence, mask_threshold, max_masks):
+    results = []
+    for text in texts:
+        found = engine.runtime.detect(embedding, text, boxes, labels, confidence, mask_threshold)
+        segmentation = Segmentation(
+            masks=found.masks.cpu().numpy(), boxes=found.boxes.float().cpu().numpy(),
+            scores=found.scores.float().cpu().numpy(), prompt=text if text is not None else "exemplars",
+        )
+        results.append(segmentation.sorted_by_score(max_masks))
+    return results
+
+
+def tracker_job(engine, embedding, points, labels, boxes, multimask, mask_threshold, confidence, max_masks, name):
+    runtime = engine.runtime
+    logits, iou = runtime.decode(embedding, points=points, labels=labels, boxes=boxes, multimask=multimask)
+    count, candidates = iou.shape
+    if name == "points" and max_masks == 1:  # keep the best candidate of the one object
+        best = iou[0].argmax()
+        logits, iou, candidates = logits[:, best : best + 1], iou[:, best : best + 1], 1
+    masks = runtime.upscale(logits.flatten(0, 1), embedding.original_size)
+    masks = (masks.sigmoid() > mask_threshold).cpu()
+    scores = iou.flatten().clamp(0, 1).cpu()
+    indices = np.repeat(np.arange(count), candidates)
+    keep = (scores >= confidence).numpy()
+    result = Segmentation(
+        masks=masks.numpy()[keep], boxes=automatic._boxes_of(masks).numpy()[keep],
+        scores=scores.numpy().astype(np.float32)[keep], prompt=name, prompt_indices=indices[keep],
+    )
+    return result.sorted_by_score(max_masks)
+
+
+def auto_job(engine, embedding, params: AutoParams):
+    return automatic.generate(engine.runtime, embedding, params, between_batches=engine.worker.checkpoint)
+
+
+def video_step_job(engine, run):
+    """One step of a VideoRun (engine.video.run)."""
+    try:
+        return run.step()
+    except Exception as exc:
+        if memory.is_out_of_memory(exc):
+            raise memory.recover(engine, exc) from exc
+        raise
