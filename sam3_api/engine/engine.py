@@ -259,8 +259,23 @@ class Sam3Engine:
         waiting behind interactive work must not fail the job it belongs to.
         """
         self._require_ready()
-        return await self.worker.run(image_jobs.video_step_job, self, run, priority=Priority.HEAVY, label="video",
+        return await self.worker.run(image_jobs.video_job, self, run.step, priority=Priority.HEAVY, label="video",
                                      expires=False)
+
+    def interactive_video(self, reader):
+        """An interactive session over a decoded clip (prompts on any frame, propagation): video/interactive.py."""
+        from .video.interactive import InteractiveVideo
+
+        self._require_ready()
+        return InteractiveVideo(self.runtime, reader)
+
+    async def video_interaction(self, video, method: str, *args, frame: int | None = None):
+        """Run one InteractiveVideo method on the model thread: interactive priority when `frame`'s backbone
+        output is cached (a click on a frame seen before), heavy when a new frame needs the ViT."""
+        self._require_ready()
+        priority = Priority.INTERACTIVE if frame is not None and video.has_features(frame) else Priority.HEAVY
+        return await self.worker.run(image_jobs.video_job, self, getattr(video, method), *args, priority=priority,
+                                     label="video", expires=False)
 
     def _cap(self, max_masks: int | None) -> int:
         """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""

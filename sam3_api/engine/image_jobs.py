@@ -76,10 +76,10 @@ def auto_job(engine, embedding, params: AutoParams):
     return automatic.generate(engine.runtime, embedding, params, between_batches=engine.worker.checkpoint)
 
 
-def video_step_job(engine, run):
-    """One step of a VideoRun (engine.video.run)."""
+def video_job(engine, call, *args):
+    """One step of a video run or propagation, or one interactive-video call (engine.video)."""
     try:
-        return run.step()
+        return call(*args)
     except Exception as exc:
         if memory.is_out_of_memory(exc):
             raise memory.recover(engine, exc) from exc

@@ -92,3 +92,21 @@ def test_undoing_an_objects_last_prompt_removes_it_and_reset_clears_everything(v
     assert sorted(video.objects) == [1] and [o.object_id for o in video.frame_result(0).objects] == [1]
     video.reset()
     assert not video.objects and not video.results and video.propagation().done
+
+
+def test_the_engine_runs_interactive_calls_and_propagation_on_its_model_thread(engine):
+    import asyncio
+
+    async def go():
+        video = engine.interactive_video(ArrayFrames(moving_square_frames(12)))
+        assert not video.has_features(3)
+        first = await engine.video_interaction(video, "prompt", 1, 3, [[30, 50]], [1], None, frame=3)
+        assert video.has_features(3), "a second click on frame 3 runs at interactive priority, no ViT"
+        stepper, done = video.propagation(direction="forward"), []
+        while not stepper.done:
+            done += await engine.video_step(stepper)
+        return first, done
+
+    first, done = asyncio.run(go())
+    assert [o.object_id for o in first.objects] == [1]
+    assert sorted(r.frame for r in done) == list(range(3, 12))

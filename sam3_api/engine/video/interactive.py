@@ -114,6 +114,10 @@ class InteractiveVideo:
     def frame_result(self, frame: int) -> FrameResult:
         return FrameResult(frame, list(self.results.get(frame, {}).values()))
 
+    def has_features(self, frame: int) -> bool:
+        """Is this frame's backbone output cached (a prompt on it runs no ViT)? Safe off the model thread."""
+        return frame in self._features
+
     # ------------------------------------------------------------------------------------------ propagation
     def propagation(self, direction: str = "both", from_frame: int | None = None) -> "Propagation":
         start = from_frame if from_frame is not None else self._default_start()
