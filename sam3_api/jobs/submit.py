@@ -10,14 +10,16 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import time
 import uuid
-from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import InvalidPrompt
 from ..media.video import FrameSelection, VideoLimits, decode_video
 from .store import Job
 from .video_io import FRAMES_DIR
+
+STALE_INCOMING_S = 3600.0
 
 def incoming_dir(data_dir: Path) -> Path:
     """A fresh scratch directory for one submission (the caller removes it)."""
@@ -38,7 +40,7 @@ async def submit_video_job(runner, settings, scratch: Path, source: Path, params
     runner.engine.check_video_request(_engine_view(request), info.frame_count, info.width, info.height)
     job = runner.store.create("video", request, owner)
     os.replace(scratch / FRAMES_DIR, runner.store.directory(job.job_id) / FRAMES_DIR)
-    job.video = asdict(info) if hasattr(info, "__dataclass_fields__") else dict(info)
+    job.video = info.to_dict()
     job.progress["frames_total"] = info.frame_count
     runner.store.save(job)
     runner.enqueue(job)
@@ -47,6 +49,17 @@ async def submit_video_job(runner, settings, scratch: Path, source: Path, params
 
 def discard(scratch: Path) -> None:
     shutil.rmtree(scratch, ignore_errors=True)
+
+
+def clear_stale_incoming(data_dir: Path, older_than_s: float = STALE_INCOMING_S) -> None:
+    """Scratch directories a crash left behind (a submission never lasts this long)."""
+    now = time.time()
+    for scratch in (Path(data_dir) / "incoming").glob("*"):
+        try:
+            if now - scratch.stat().st_mtime > older_than_s:
+                discard(scratch)
+        except OSError:
+            pass
 
 
 def _job_request(params: dict, info) -> dict:

@@ -15,6 +15,7 @@ import time
 from ..errors import EngineBusy, Sam3Error
 from .render import render_annotated_video
 from .results import ResultsLog
+from .submit import clear_stale_incoming
 from .store import ACTIVE, FINISHED, Job, JobStore
 from .video_io import StoreFrames, frame_line, object_entry, open_frames, run_request
 
@@ -43,6 +44,7 @@ class VideoJobRunner:
         if self._queue is not None:
             return
         self._queue, self.decoding = asyncio.Queue(), asyncio.Semaphore(DECODERS)
+        clear_stale_incoming(self.store.root.parent)
         for job in self.store.recover():
             self._queue.put_nowait(job.job_id)
         self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
@@ -124,7 +126,7 @@ class VideoJobRunner:
         job.status, job.started_at = "running", time.time()
         self.store.save(job)
         self.publish_counts()
-        results = self.results(job.job_id)
+        results, frames = self.results(job.job_id), None
         try:
             frames = await asyncio.to_thread(open_frames, self.store.directory(job.job_id))
             run = self.engine.video_run(StoreFrames(frames), run_request(job.request))
@@ -140,6 +142,8 @@ class VideoJobRunner:
             log.exception("video job %s failed", job.job_id)
             self.store.finish(job, "failed", "internal error while tracking; the traceback is in the server log")
         finally:
+            if frames is not None:
+                frames.close()
             self.engine.metrics.video_frames_per_second.set(0)
             self.publish_counts()
             results.notify()
