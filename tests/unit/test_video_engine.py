@@ -207,3 +207,12 @@ def test_a_click_is_answered_between_two_frame_steps_of_a_running_video(engine):
 
     at_click, total = asyncio.run(go())
     assert at_click < total, "the click was answered while the video was still being tracked"
+
+
+def test_a_text_runs_confidence_threshold_applies_to_that_run_only(engine, clip):
+    _, strict = run_to_end(engine, clip[:6], VideoRequest(texts=["cat"], confidence_threshold=0.99))
+    _, default = run_to_end(engine, clip[:6], VideoRequest(texts=["cat"]))
+    assert not any(result.objects for result in strict), "the dev detector's ~0.98 scores are below 0.99"
+    assert all(result.objects for result in default)
+    model = engine.runtime.model
+    assert (model.score_threshold_detection, model.new_det_thresh) == (0.5, 0.7), "restored after each step"
