@@ -11,7 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
-from .ws_protocol import Coordinate, ObjectId, ProtocolError, _describe, _Event, _Message
+from .ws_protocol import Coordinate, ObjectId, _describe, _Event, _Message
 from .ws_protocol import ErrorEvent, Pong, SessionClosed  # noqa: F401 - the same events as /ws/realtime
 
 FrameIndex = Annotated[int, Field(ge=0, le=10_000_000)]

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Protocol
@@ -131,7 +130,7 @@ class VideoSession:
         if len(self.tracked_ids()) >= self.max_objects:
             raise ProtocolError(f"this session already has {self.max_objects} objects, the limit "
                                 "(SAM3_VIDEO_MAX_OBJECTS); remove one first", "too_many_objects")
-        self.current = max([*self.objects, *self.video.objects, 0]) + 1
+        self.current = max([*self.objects, *self.video.objects, self.current]) + 1
         return self.current
 
     def tracked_ids(self) -> set[int]:
@@ -173,6 +172,27 @@ class VideoSession:
         for object_id in object_ids:
             self.objects[object_id] = ObjectBook(object_id, text)
 
+    # ------------------------------------------------------------------------------------------ export
+    def export_objects(self) -> list[dict]:
+        """The job's objects: [{object_id, prompt (the label), kind, frame_index (first prompted frame)}]."""
+        info, entries = self.frames.info, []
+        for object_id, state in sorted(self.video.objects.items()):
+            book = self.objects.get(object_id)
+            frames = sorted({*state.prompts, *state.masks})
+            entries.append({"object_id": object_id, "prompt": book.label if book else state.label,
+                            "kind": "text" if state.masks and not state.prompts else "object",
+                            "frame_index": info.source_index(frames[0]) if frames else None})
+        return entries
+
+    def export_request(self) -> dict:
+        """What the job was made from: this session's video and every prompt (original frame indices)."""
+        info = self.frames.info
+        prompted = [{"object_id": book.object_id, "label": book.label,
+                     "frames": [{"frame_index": info.source_index(frame), "points": p.points, "labels": p.labels,
+                                 "box": p.box} for frame, p in sorted(book.frames.items())]}
+                    for book in self.objects.values() if book.frames]
+        return {"source": "interactive", "video_id": self.video_id, "prompts": prompted}
+
 
 # ---------------------------------------------------------------------------------------------- opening
 async def video_file(message, directory: Path, settings) -> Path:
@@ -198,7 +218,7 @@ async def open_private(message, sources, settings, decoding, owner: str | None) 
         return await sources.decode(directory, source_file, settings, selection, decoding, owner=owner,
                                     private=True)
     except BaseException:
-        await asyncio.to_thread(shutil.rmtree, directory, True)
+        await asyncio.to_thread(sources.discard, directory)
         raise
 
 

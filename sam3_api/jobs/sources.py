@@ -73,6 +73,7 @@ class VideoSources:
         self.root.mkdir(parents=True, exist_ok=True)
         self.ttl_s, self.max_uploads = ttl_s, max_uploads
         self._sources: dict[str, VideoSource] = {}
+        self._pending: set[str] = set()  # scratch directories still being written or decoded
         self._swept_leftovers = 0.0
         self._remove_leftovers()
 
@@ -80,10 +81,16 @@ class VideoSources:
         return len(self._sources)
 
     def scratch(self) -> Path:
-        """A fresh directory for one video (becomes the source's directory once decoded)."""
+        """A fresh directory for one video (becomes the source's directory once decoded; else `discard` it)."""
         path = self.root / uuid.uuid4().hex
         path.mkdir(parents=True)
+        self._pending.add(path.name)
         return path
+
+    def discard(self, directory: Path) -> None:
+        """A scratch directory whose video was refused (blocking: a thread, or small files only)."""
+        self._pending.discard(directory.name)
+        shutil.rmtree(directory, ignore_errors=True)
 
     async def decode(self, directory: Path, source_file: Path, settings, selection: FrameSelection,
                      decoding: asyncio.Semaphore | None, *, owner: str | None, private: bool) -> VideoSource:
@@ -99,6 +106,7 @@ class VideoSources:
         frames = await asyncio.to_thread(FrameStore, directory / FRAMES_DIR)
         source = VideoSource(directory.name, directory, frames, owner, private, time.time())
         self._sources[source.video_id] = source
+        self._pending.discard(directory.name)
         log.info("video %s decoded (%d frames, %s)", source.video_id, len(frames), "private" if private else "upload")
         return source
 
@@ -145,7 +153,8 @@ class VideoSources:
         cutoff = self._swept_leftovers - self.ttl_s
         for path in self.root.iterdir():
             try:
-                if path.name not in self._sources and path.stat().st_mtime < cutoff:
+                known = path.name in self._sources or path.name in self._pending
+                if not known and path.stat().st_mtime < cutoff:
                     shutil.rmtree(path, ignore_errors=True)
             except OSError:
                 continue

@@ -10,7 +10,6 @@ that made it.
 from __future__ import annotations
 
 import asyncio
-import shutil
 import time
 from pathlib import Path
 
@@ -61,7 +60,7 @@ async def upload_video(request: Request, settings: SettingsDep):
         source = await sources.decode(directory, directory / "source", settings, selection,
                                       request.app.state.video_jobs.decoding, owner=caller(request), private=False)
     except BaseException:
-        await asyncio.to_thread(_remove, directory)
+        await asyncio.to_thread(sources.discard, directory)
         raise
     return JSONResponse(source_out(source, settings).model_dump(mode="json"), status_code=201,
                         headers={"Location": f"/video/sources/{source.video_id}"})
@@ -166,7 +165,3 @@ def _jpeg(frames: FrameStore, frame: int) -> bytes:
     if not 0 <= frame < len(frames):
         raise NotFound(f"frame {frame} does not exist: the video has frames 0 to {len(frames) - 1}", field="frame")
     return encode_jpeg(frames.read(frame), JPEG_QUALITY)
-
-
-def _remove(directory: Path) -> None:
-    shutil.rmtree(directory, ignore_errors=True)

@@ -95,6 +95,8 @@ class VideoConnection(SocketLoop):
     async def cleanup(self) -> None:
         """The socket is gone: stop tracking, then free the video, its tracker state and a private copy."""
         if not await self.propagator.cancel(timeout=STOP_WAIT_S):
+            # A step stuck that long (a busy model thread): stop waiting. If it still runs, it reads frames
+            # from an open file handle; whatever it returns goes to nobody.
             self.propagator.task.cancel()
         self.session.detach(self.app.state.video_sources)
 
@@ -154,9 +156,12 @@ class VideoConnection(SocketLoop):
 
     async def on_undo(self, message: proto.UndoMessage, started: float) -> None:
         self._idle_video()
-        book = self.session.known(self.session.current if message.object_id is None else message.object_id)
-        if not book.history:
-            raise ProtocolError(f"object {book.object_id} has no point or box to undo", "nothing_to_undo")
+        object_id = self.session.current if message.object_id is None else message.object_id
+        # The current object may not exist yet (no prompt so far): nothing to undo rather than unknown.
+        book = self.session.objects.get(object_id) if object_id == self.session.current else \
+            self.session.known(object_id)
+        if book is None or not book.history:
+            raise ProtocolError(f"object {object_id} has no point or box to undo", "nothing_to_undo")
         frame = book.history[-1][0]
         await self._change(book, frame, started, book.undo)
 
@@ -258,29 +263,10 @@ class VideoConnection(SocketLoop):
             raise ProtocolError("nothing to export yet: prompt an object (and propagate) first", "nothing_to_export")
         info = session.frames.info
         job = await export_job(self.app.state.video_jobs, session.frames.store_dir, info, session_lines(video, info),
-                               self._object_entries(), self._export_request(), caller(self.websocket),
+                               session.export_objects(), session.export_request(), caller(self.websocket),
                                message.annotated_video)
         await self.send(proto.Exported(job_id=job.job_id, frames=info.frame_count, links=job_out(job).links,
                                        latency_ms=ms_since(started)))
-
-    def _object_entries(self) -> list[dict]:
-        """The job's objects: [{object_id, prompt (the label), kind, frame_index (first prompted frame)}]."""
-        video, info, entries = self.session.video, self.session.frames.info, []
-        for object_id, state in sorted(video.objects.items()):
-            book = self.session.objects.get(object_id)
-            frames = sorted({*state.prompts, *state.masks})
-            entries.append({"object_id": object_id, "prompt": book.label if book else state.label,
-                            "kind": "text" if state.masks and not state.prompts else "object",
-                            "frame_index": info.source_index(frames[0]) if frames else None})
-        return entries
-
-    def _export_request(self) -> dict:
-        info = self.session.frames.info
-        prompted = [{"object_id": book.object_id, "label": book.label,
-                     "frames": [{"frame_index": info.source_index(frame), "points": p.points, "labels": p.labels,
-                                 "box": p.box} for frame, p in sorted(book.frames.items())]}
-                    for book in self.session.objects.values() if book.frames]
-        return {"source": "interactive", "video_id": self.session.video_id, "prompts": prompted}
 
     async def on_ping(self, message: proto.PingMessage, started: float) -> None:
         await self.send(proto.Pong())
