@@ -80,7 +80,9 @@ function pause() {
 }
 
 function wireFrames() {
-  ui.slider.addEventListener('input', () => { pause(); showFrame(Number(ui.slider.value)); });
+  const follow = () => { pause(); if (Number(ui.slider.value) !== state.frame || !state.image) showFrame(Number(ui.slider.value)); };
+  ui.slider.addEventListener('input', follow); // while dragging
+  ui.slider.addEventListener('change', follow); // keyboards and scripts that set the value and say so
   ui.play.addEventListener('click', () => (state.playing ? pause() : play()));
   window.addEventListener('resize', fitCanvas);
 }

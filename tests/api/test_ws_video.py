@@ -29,9 +29,11 @@ def live_video(client, ws_session_id: str):
     return client.app.state.ws_video_sessions.connections[ws_session_id].session.video
 
 
-def test_session_created_announces_the_idle_ttl_and_the_frame_limit(client):
+def test_session_created_announces_the_idle_ttl_and_the_frame_limit_and_metrics_count_the_session(client):
     with session(client) as (ws, created):
         assert len(created["session_id"]) == 32 and created["idle_ttl_s"] > 0 and created["max_frames"] == 1800
+        assert "sam3_video_sessions 1.0" in client.get("/metrics").text
+    assert "sam3_video_sessions 0.0" in client.get("/metrics").text
 
 
 def test_open_by_upload_id_then_click_box_and_undo_answer_with_that_frames_masks(client, clip_id):
