@@ -16,6 +16,7 @@ import shutil
 import time
 from pathlib import Path
 
+from ..errors import Conflict
 from ..media.video import FrameStore, VideoInfo
 from ..media.video.store import FRAMES_FILE, META_FILE
 from .render import render_annotated_video
@@ -42,6 +43,10 @@ async def export_job(runner, frames_dir: Path, info: VideoInfo, lines: list[dict
     store.save(job)
     try:
         await asyncio.to_thread(_write, store.directory(job.job_id), Path(frames_dir), lines, annotated)
+    except FileNotFoundError:  # the session's video was a job's frames, and that job was deleted meanwhile
+        store.delete(job.job_id)
+        raise Conflict("the frames of this session's video were deleted (its job was deleted or expired); open "
+                       "the video again to export") from None
     except BaseException:
         store.delete(job.job_id)
         raise

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import time
 
 import pytest
 from fastapi.testclient import TestClient
@@ -223,3 +224,33 @@ def test_a_video_longer_than_the_session_frame_limit_is_refused(limited, clip24)
         assert event["code"] == "video_too_large" and "SAM3_WS_VIDEO_MAX_FRAMES" in event["message"]
         ws.send_json({"type": "open", "video_base64": base64.b64encode(clip24).decode(), "frame_stride": 3})
         assert ws.receive_json()["frame_count"] == 8, "part of the clip fits"
+
+
+def test_exporting_a_job_video_whose_job_was_deleted_meanwhile_is_a_conflict(client, clip24):
+    job = client.post("/video/jobs", files={"video": ("clip.mp4", clip24, "video/mp4")},
+                      data={"objects": '[{"frame_index": 0, "box": [4, 4, 28, 28]}]'}).json()
+    deadline = time.monotonic() + 60
+    while client.get(f"/video/jobs/{job['job_id']}").json()["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    jobs_before = len(client.get("/video/jobs").json()["jobs"])
+    with session(client) as (ws, _):
+        opened(ws, job["job_id"])
+        assert client.delete(f"/video/jobs/{job['job_id']}").status_code == 204
+        assert click(ws, 3, 20, 20)["type"] == "prompt_result", "the open frames stay readable"
+        event = error_of(ws, {"type": "export"})
+        assert event["code"] == "conflict" and "open the video again" in event["message"]
+    assert len(client.get("/video/jobs").json()["jobs"]) == jobs_before - 1, "no half-written job is left"
+
+
+def test_an_unexpected_server_error_is_an_internal_error_event_and_the_session_goes_on(client, clip_id, monkeypatch):
+    async def broken(*args, **kwargs):
+        raise RuntimeError("a bug")
+
+    with session(client) as (ws, _):
+        opened(ws, clip_id)
+        monkeypatch.setattr(client.app.state.engine, "video_interaction", broken)
+        event = error_of(ws, {"type": "click", "frame": 0, "x": 5, "y": 5})
+        assert event["code"] == "internal_error" and "a bug" not in event["message"], "no internals leak"
+        monkeypatch.undo()
+        assert click(ws, 0, 5, 5)["points"] == [[5, 5]]

@@ -94,52 +94,62 @@ def assert_overlay_colour(pixels: np.ndarray, mask: np.ndarray) -> None:
     assert green_over_red[inside].mean() > 40 and np.abs(green_over_red[outside]).mean() < 15
 
 
+def track(page) -> None:
+    from playwright.sync_api import expect
+
+    page.get_by_test_id("track").click()
+    expect(page.get_by_test_id("video-status")).to_contain_text("Tracking finished")
+    expect(page.get_by_test_id("progress")).to_have_text(f"{FRAMES} / {FRAMES}")
+
+
+def correct_frame_20_and_retrack(page, frames: Frames) -> None:
+    """A right click (negative point) and a click on the square on frame 20, then Track again."""
+    from playwright.sync_api import expect
+
+    status = page.get_by_test_id("video-status")
+    click_video(page, 150, 110, button="right")
+    expect(status).to_contain_text("Object 1 on frame 20")
+    expect(status).to_contain_text("0 positive, 1 negative")
+    assert frames.sent_of("click")[-1] | {"x": 0, "y": 0} == {"type": "click", "frame": 20, "object_id": 1,
+                                                              "label": 0, "x": 0, "y": 0}
+    click_video(page, *square_centre(20))
+    expect(status).to_contain_text("1 positive, 1 negative")
+    started = len(frames.received)
+    track(page)
+    [retrack] = [e for e in frames.received[started:] if e["type"] == "propagation_started"]
+    assert retrack["from_frame"] == 20, "the correction re-tracks from its frame"
+    assert {e["frame"] for e in frames.received[started:] if e["type"] == "frame_result"} == set(range(FRAMES))
+
+
+def export_json(page) -> dict:
+    with page.expect_download() as download_info:
+        page.get_by_test_id("export-json").click()
+    return json.loads(open(download_info.value.path()).read())
+
+
 def test_click_track_scrub_correct_and_export(page, live_server, clip, tmp_path):
     from playwright.sync_api import expect
 
     frames = Frames(page)
     open_video(page, live_server, clip)
-    status, progress = page.get_by_test_id("video-status"), page.get_by_test_id("progress")
     click_video(page, *square_centre(0))
-    expect(status).to_contain_text("Object 1 on frame 0")
+    expect(page.get_by_test_id("video-status")).to_contain_text("Object 1 on frame 0")
     page.screenshot(path=str(tmp_path / "1_clicked_frame_0.png"), full_page=True)
-
-    page.get_by_test_id("track").click()
-    expect(progress).to_have_text(f"{FRAMES} / {FRAMES}")
-    expect(status).to_contain_text("Tracking finished")
+    track(page)
     page.screenshot(path=str(tmp_path / "2_tracked.png"), full_page=True)
-
     show_frame(page, 20)
     assert_overlay_colour(canvas_pixels(page), received_mask(frames, 20))
     page.screenshot(path=str(tmp_path / "3_frame_20.png"), full_page=True)
-
-    click_video(page, 150, 110, button="right")  # a negative point on frame 20
-    expect(status).to_contain_text("Object 1 on frame 20")
-    expect(status).to_contain_text("0 positive, 1 negative")
-    assert frames.sent_of("click")[-1] | {"x": 0, "y": 0} == {"type": "click", "frame": 20, "object_id": 1,
-                                                              "label": 0, "x": 0, "y": 0}
-
-    click_video(page, *square_centre(20))  # the correction: the square on frame 20
-    expect(status).to_contain_text("1 positive, 1 negative")
-    started = len(frames.received)
-    page.get_by_test_id("track").click()
-    expect(status).to_contain_text("Tracking finished")
-    expect(progress).to_have_text(f"{FRAMES} / {FRAMES}")
-    [retrack] = [e for e in frames.received[started:] if e["type"] == "propagation_started"]
-    assert retrack["from_frame"] == 20, "the correction re-tracks from its frame"
-    assert {e["frame"] for e in frames.received[started:] if e["type"] == "frame_result"} == set(range(FRAMES))
+    correct_frame_20_and_retrack(page, frames)
     page.screenshot(path=str(tmp_path / "4_corrected.png"), full_page=True)
-
-    with page.expect_download() as download_info:
-        page.get_by_test_id("export-json").click()
-    exported = json.loads(open(download_info.value.path()).read())
+    exported = export_json(page)
     assert [f["frame_index"] for f in exported["frames"]] == list(range(FRAMES))
     for frame in exported["frames"]:
         [obj] = frame["objects"]
         rle = obj["mask"]
         assert obj["object_id"] == 1 and coco_mask.decode({**rle, "counts": rle["counts"].encode()}).shape == (HEIGHT, WIDTH)
     assert exported["video"]["frame_count"] == FRAMES and exported["objects"] == [{"object_id": 1, "label": "Object 1"}]
-    expect(status).to_contain_text(f"Exported {FRAMES} frames")
+    expect(page.get_by_test_id("video-status")).to_contain_text(f"Exported {FRAMES} frames")
 
 
 def test_the_annotated_mp4_export_downloads_a_playable_video(page, live_server, clip, tmp_path):
@@ -148,8 +158,7 @@ def test_the_annotated_mp4_export_downloads_a_playable_video(page, live_server, 
     open_video(page, live_server, clip)
     click_video(page, *square_centre(0))
     expect(page.get_by_test_id("video-status")).to_contain_text("Object 1 on frame 0")
-    page.get_by_test_id("track").click()
-    expect(page.get_by_test_id("progress")).to_have_text(f"{FRAMES} / {FRAMES}")
+    track(page)
     with page.expect_download() as download_info:
         page.get_by_test_id("export-mp4").click()
     path = tmp_path / "annotated.mp4"
