@@ -1,7 +1,7 @@
 // Video mode of /app: a session on WebSocket /ws/video. Load a video (uploaded once over HTTP, opened by id),
 // click objects on any frame, Track (the masks arrive frame by frame), scrub, correct, export.
 // State lives here; the DOM controls are wired in controls.js, the drawing is view.js.
-import { FrameCache, socketUrl, uploadVideo } from './server.js';
+import { FrameCache, getRoutingKey, setRoutingKey, socketUrl, uploadVideo, videoKey } from './server.js';
 import { VideoView } from './view.js';
 import { wireControls } from './controls.js';
 
@@ -18,6 +18,7 @@ export const ui = {
 
 export const state = {
   ws: null, video: null, frames: null, frame: 0, image: null, current: 1, negative: false, drag: null,
+  source: null, sourceName: '', pendingOpen: null, reopening: false, // to open (again) after a (re)connect
   objects: new Map(), // id -> {id, label, prompts: Map(frame -> {points, labels, box})}
   results: new Map(), // frame -> [{object_id, score, box, mask}] (latest masks of that frame)
   tracking: false, playing: false, pendingExport: null,
@@ -40,6 +41,7 @@ export function send(message) {
 
 function connect() {
   const ws = new WebSocket(socketUrl('/ws/video'));
+  ws.routingKey = getRoutingKey();
   state.ws = ws;
   ws.onmessage = (event) => {
     const message = JSON.parse(event.data);
@@ -114,14 +116,17 @@ const fmt = (ms) => (ms < 10 ? ms.toFixed(1) : Math.round(ms).toString());
 
 const handlers = {
   session_created() {
-    if (state.video) { // reconnected: the server started a new session, so objects start over
-      send({ type: 'open', video_id: state.video.video_id });
-      setStatus('Reconnected; reopening the video (objects start over)…');
+    const videoId = state.pendingOpen || (state.video && state.video.video_id);
+    state.reopening = !state.pendingOpen && Boolean(videoId);
+    state.pendingOpen = null;
+    if (videoId) { // a new video on its replica's socket, or a reconnect: a new session, objects start over
+      send({ type: 'open', video_id: videoId });
+      setStatus(state.reopening ? 'Reconnected; reopening the video (objects start over)…' : 'Opening the video…');
     } else setStatus('Connected. Choose or drop a video.', 'ok');
   },
   video_opened(ev) {
     Object.assign(state, { video: ev, frames: new FrameCache(ev.frame_url), current: ev.object_id, image: null,
-      tracking: false });
+      tracking: false, reopening: false });
     state.objects.clear();
     state.results.clear();
     view.resize(ev.width, ev.height);
@@ -178,6 +183,11 @@ const handlers = {
   },
   exported(ev) { if (state.pendingExport) state.pendingExport.resolve(ev); state.pendingExport = null; },
   error(ev) {
+    if (state.reopening && ev.code === 'not_found' && state.source) { // this server does not hold it: upload again
+      state.reopening = false;
+      loadVideo(state.source, state.sourceName);
+      return;
+    }
     if (state.pendingExport) state.pendingExport.reject(new Error(ev.message));
     state.pendingExport = null;
     setStatus(`Error: ${ev.message}`, 'error');
@@ -187,11 +197,19 @@ const handlers = {
 
 // ------------------------------------------------------------------ loading and layout
 export async function loadVideo(source, name) {
-  if (state.playing) state.playing = false;
+  state.playing = false;
+  Object.assign(state, { source, sourceName: name });
   setStatus(`Uploading and decoding ${name}…`);
   try {
+    setRoutingKey(await videoKey(source));
     const uploaded = await uploadVideo(source);
-    if (send({ type: 'open', video_id: uploaded.video_id })) setStatus(`Opening ${name}…`);
+    if (state.ws && state.ws.routingKey !== getRoutingKey()) { // it may live on another replica: reconnect
+      const old = state.ws;
+      old.onmessage = null; // late answers about the previous video are dropped
+      state.pendingOpen = uploaded.video_id;
+      connect(); // its session_created opens the video
+      old.close(1000, 'new video');
+    } else if (send({ type: 'open', video_id: uploaded.video_id })) setStatus(`Opening ${name}…`);
   } catch (err) {
     setStatus(`The video could not be loaded: ${err.message}`, 'error');
   }

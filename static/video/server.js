@@ -9,15 +9,29 @@ export function apiKey() {
   } catch (err) { return fromUrl; } // storage blocked (private mode): the URL's key still works
 }
 
+// A scaled-out server (Ray Serve, deploy/ray/) routes by X-Sam3-Image-Key: the upload, its frames and the socket
+// all carry the video's key (the SHA-256 of the file, or of its URL), so they reach the replica that holds it.
+let routingKey = null;
+export function setRoutingKey(key) { routingKey = key; }
+export function getRoutingKey() { return routingKey; }
+
 export function socketUrl(path) {
   const scheme = location.protocol === 'https:' ? 'wss:' : 'ws:';
+  const params = new URLSearchParams();
   const key = apiKey();
-  return `${scheme}//${location.host}${path}${key ? `?api_key=${encodeURIComponent(key)}` : ''}`;
+  if (key) params.set('api_key', key);
+  if (routingKey) params.set('image_key', routingKey);
+  return `${scheme}//${location.host}${path}${params.toString() ? `?${params}` : ''}`;
 }
 
 function headers(extra = {}) {
   const key = apiKey();
-  return key ? { 'X-API-Key': key, ...extra } : extra;
+  return { ...(key ? { 'X-API-Key': key } : {}), ...(routingKey ? { 'X-Sam3-Image-Key': routingKey } : {}), ...extra };
+}
+
+// The routing key of a video: the hex SHA-256 of the file's bytes, or of the URL's text (image_key.js).
+export async function videoKey(source) {
+  return window.sam3ImageKey.imageKey(source instanceof Blob ? await source.arrayBuffer() : source.video_url);
 }
 
 // A fetch that throws an Error carrying the server's own message (its error envelope's "detail").

@@ -8,7 +8,9 @@ test_click_track_scrub_correct_and_export_0/3_frame_20.png).
 
 from __future__ import annotations
 
+import hashlib
 import json
+from urllib.parse import parse_qs, urlparse
 
 import av
 import numpy as np
@@ -224,3 +226,33 @@ def test_a_phone_screen_fits_the_video_and_a_tap_lands_on_the_right_pixel(browse
         page.screenshot(path=str(tmp_path / "phone.png"), full_page=True)
     finally:
         context.close()
+
+
+def test_the_upload_its_frames_and_the_socket_carry_the_sha256_of_the_video_file(page, live_server, clip):
+    """What a scaled-out server routes on (X-Sam3-Image-Key, ?image_key=): all three reach one replica."""
+    digest = hashlib.sha256(clip.read_bytes()).hexdigest()
+    requests, sockets = [], []
+    page.on("request", lambda request: requests.append(request))
+    page.on("websocket", lambda ws: sockets.append(parse_qs(urlparse(ws.url).query).get("image_key", [None])[0])
+            if urlparse(ws.url).path == "/ws/video" else None)
+    open_video(page, live_server, clip)
+    [upload] = [r for r in requests if r.url.endswith("/video/uploads")]
+    frames = [r for r in requests if "/frames/" in r.url]
+    assert upload.headers["x-sam3-image-key"] == digest and frames
+    assert all(r.headers["x-sam3-image-key"] == digest for r in frames)
+    assert sockets == [None, digest], "the first socket had no video to name; the upload reconnected it"
+
+
+def test_a_reconnected_page_uploads_the_video_again_when_the_server_no_longer_holds_it(page, live_server, clip):
+    from playwright.sync_api import expect
+
+    frames = Frames(page)
+    open_video(page, live_server, clip)
+    # As after a replica died: the server the page reconnects to does not know the video_id it holds.
+    page.evaluate("() => { window.sam3Video.state.video.video_id = '0'.repeat(32); window.sam3Video.state.ws.close(); }")
+    expect(page.get_by_test_id("video-status")).to_contain_text(f"{FRAMES} frames, ready", timeout=15_000)
+    assert [e["code"] for e in frames.received_of("error")] == ["not_found"]
+    opens = frames.sent_of("open")
+    assert opens[-2]["video_id"] == "0" * 32 and opens[-1]["video_id"] != "0" * 32
+    click_video(page, *square_centre(0))
+    expect(page.get_by_test_id("video-status")).to_contain_text("Object 1 on frame 0")
