@@ -44,7 +44,7 @@ invalid_prompt (a frame past the end, a click or box outside the frame, an empty
 nothing_to_undo, too_many_objects (SAM3_VIDEO_MAX_OBJECTS), no_objects (propagate before any prompt),
 not_propagating (cancel with nothing running), nothing_to_export, propagation_running, not_found (an unknown
 video_id), invalid_video, video_too_large (incl. SAM3_WS_VIDEO_MAX_FRAMES), url_not_allowed, url_fetch_failed,
-model_not_ready, engine_busy. Beyond SAM3_WS_VIDEO_MAX_SESSIONS a new socket gets too_many_sessions and close
+model_not_ready, engine_busy, conflict (export after the opened job was deleted), internal_error. Beyond SAM3_WS_VIDEO_MAX_SESSIONS a new socket gets too_many_sessions and close
 code 1013; a socket idle for SAM3_WS_IDLE_TTL_S (and not propagating) is closed; a closed socket frees its
 session: the tracker state, the masks and a private copy of the video.
 """
