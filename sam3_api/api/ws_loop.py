@@ -53,7 +53,8 @@ class SocketLoop:
     async def serve(self) -> None:
         await self.websocket.accept()
         if not self.registry.add(self):
-            message = (f"the server already holds {self.registry.max_sessions} sessions of this kind; retry later")
+            message = (f"the server already holds {self.registry.max_sessions} sessions of this kind "
+                       f"({self.registry.setting}); retry later")
             await self.send(ErrorEvent(message=message, code="too_many_sessions"))
             await self._close(1013, "too many sessions")
             return

@@ -254,6 +254,8 @@ class Closable(Protocol):
 class VideoSessionRegistry:
     """Live /ws/video connections, at most max_sessions."""
 
+    setting = "SAM3_WS_VIDEO_MAX_SESSIONS"
+
     def __init__(self, max_sessions: int):
         self.max_sessions = max_sessions
         self.connections: dict[str, Closable] = {}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import time
 
@@ -14,7 +15,7 @@ from tests.api.ws_video_helpers import (  # noqa: F401 - fixtures
     FRAMES, HEIGHT, WIDTH, app_client, assert_still_open, click, client, clip24, clip_id, error_of, long_clip_id,
     opened, propagate, session, upload)
 from tests.conftest import dev_settings
-from tests.videos import write_png
+from tests.videos import video_bytes, write_png
 
 pytestmark = pytest.mark.timeout(180)
 
@@ -195,6 +196,7 @@ def test_a_socket_beyond_the_session_limit_gets_an_error_and_close_1013(limited)
         with limited.websocket_connect("/ws/video") as second:
             event = second.receive_json()
             assert event["type"] == "error" and event["code"] == "too_many_sessions"
+            assert "SAM3_WS_VIDEO_MAX_SESSIONS" in event["message"]
             with pytest.raises(WebSocketDisconnect) as closed:
                 second.receive_json()
             assert closed.value.code == 1013
@@ -254,3 +256,21 @@ def test_an_unexpected_server_error_is_an_internal_error_event_and_the_session_g
         assert event["code"] == "internal_error" and "a bug" not in event["message"], "no internals leak"
         monkeypatch.undo()
         assert click(ws, 0, 5, 5)["points"] == [[5, 5]]
+
+
+def test_a_session_tracking_longer_than_the_idle_ttl_is_not_closed_as_idle(limited, monkeypatch):
+    engine = limited.app.state.engine
+    real_step = engine.video_step
+
+    async def slow_step(stepper):
+        await asyncio.sleep(0.3)  # 8 frames x 0.3 s: longer than the 1.5 s idle TTL, with the client silent
+        return await real_step(stepper)
+
+    video_id = upload(limited, video_bytes(frames=8))["video_id"]
+    monkeypatch.setattr(engine, "video_step", slow_step)
+    with session(limited) as (ws, _):
+        opened(ws, video_id)
+        click(ws, 0, 20, 20)
+        started, frames, done = propagate(ws, direction="forward")
+        assert done["status"] == "finished" and len(frames) == 8 and done["frames_done"] / done["fps"] > 1.5
+        assert ws.receive_json() == {"type": "session_closed", "reason": "idle"}, "idle once the tracking ended"
