@@ -82,6 +82,12 @@ class Settings(BaseSettings):
     video_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Video jobs waiting beyond this answer 503.")
     video_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished jobs are deleted after this long.")
 
+    # --- interactive video (/ws/video) and uploaded videos (/video/uploads) ---
+    ws_video_max_sessions: int = Field(8, ge=1, le=10_000, description="Concurrent /ws/video sessions.")
+    ws_video_max_frames: int = Field(1800, ge=1, description="Most frames of a video an interactive session opens.")
+    video_max_uploads: int = Field(16, ge=1, le=10_000, description="Uploaded videos held at once (LRU beyond).")
+    video_upload_ttl_s: float = Field(3600.0, gt=0, description="An uploaded video is deleted this long after last use.")
+
     # --- operations: scheduling, deadlines, shutdown, load retries, rate limits, logs ---
     request_timeout_s: float = Field(300.0, ge=0, description="Longest wait for the model before 504; 0: none.")
     priority_burst: int = Field(4, ge=1, le=1000, description="Jobs that may run ahead of a waiting lower one.")

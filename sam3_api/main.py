@@ -21,10 +21,11 @@ from .api.limits import BodySizeLimit, body_limit_for
 from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, on_shutdown, run_shutdown_hooks
 from .api.ratelimit import enforce_rate_limit
 from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
-from .api.routes import health, segment, video, ws
+from .api.routes import health, segment, video, video_sources, ws, ws_video
 from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
+from .jobs.sources import VideoSources
 from .jobs.store import JobStore
 from .jobs.video import VideoJobRunner
 
@@ -56,6 +57,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
             yield
         finally:
             await ws.close_all_sessions(app)
+            await ws_video.close_video_sessions(app)  # their private video copies are deleted
             await run_shutdown_hooks(app)  # video jobs: running ones are marked interrupted, frames kept
             if owns_engine:
                 engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
@@ -66,6 +68,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.state.engine = engine
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                           settings.video_max_queued_jobs)
+    app.state.video_sources = VideoSources(settings.data_dir, settings.video_upload_ttl_s, settings.video_max_uploads)
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
     # /metrics is open unless SAM3_METRICS_REQUIRE_KEY (Prometheus usually scrapes without credentials).
     install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
@@ -84,6 +87,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(segment.router)
     app.include_router(ws.router)
     app.include_router(video.router)
+    app.include_router(video_sources.router)
+    app.include_router(ws_video.router)
     install_compat(app, settings)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")

@@ -43,6 +43,8 @@ class StateCollector(Collector):
         yield from _cache(engine.cache)
         sessions = getattr(self.app.state, "ws_sessions", None)
         yield _gauge("sam3_websocket_sessions", "Open WebSocket sessions", len(sessions) if sessions else 0)
+        video_sessions = getattr(self.app.state, "ws_video_sessions", None)
+        yield _gauge("sam3_video_sessions", "Open /ws/video sessions", len(video_sessions) if video_sessions else 0)
         yield from _model(engine.status)
 
 

@@ -86,3 +86,33 @@ class VideoJobOut(BaseModel):
     started_at: float | None = None
     finished_at: float | None = None
     links: dict[str, str]
+
+
+class VideoUploadParams(BaseModel):
+    """Which frames of an uploaded video to keep (frame indices of the original video)."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    start_frame: int = Field(0, ge=0, description="First frame to keep.")
+    end_frame: int | None = Field(None, ge=0, description="Last frame to keep (inclusive; default: the end).")
+    frame_stride: int = Field(1, ge=1, le=10_000, description="Keep every n-th frame.")
+
+
+class VideoUploadJson(VideoUploadParams):
+    video_base64: str | None = Field(None, description="The video file, base64 (a data: URL prefix is accepted).")
+    video_url: str | None = Field(None, max_length=8192, description="http(s) URL of the video on a public host.")
+
+
+class VideoSourceOut(BaseModel):
+    """A decoded video the server holds for interactive sessions (/ws/video opens it by video_id)."""
+
+    video_id: str
+    kind: str = Field(description="upload | session (a session's private copy) | job (a video job's frames)")
+    width: int
+    height: int
+    fps: float
+    frame_count: int = Field(description="Frames kept (after start_frame, end_frame and frame_stride).")
+    start_frame: int
+    frame_stride: int
+    expires_in_s: float | None = Field(None, description="Uploads: seconds left unless used again.")
+    links: dict[str, str]

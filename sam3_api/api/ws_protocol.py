@@ -125,16 +125,17 @@ def parse_message(text: str | bytes) -> Any:
         raise _describe(exc) from None
 
 
-def _describe(exc: ValidationError) -> ProtocolError:
+def _describe(exc: ValidationError, message_types: tuple[str, ...] = MESSAGE_TYPES) -> ProtocolError:
+    """A validation error as one sentence; /ws/video passes its own message types."""
     errors = exc.errors(include_url=False)
     kinds = {error["type"] for error in errors}
     if "json_invalid" in kinds or "json_type" in kinds:
         return ProtocolError("message is not valid JSON: send one JSON object per text frame", "invalid_json")
     if "union_tag_not_found" in kinds:
-        return ProtocolError(f"message has no \"type\"; use one of {', '.join(MESSAGE_TYPES)}", "unknown_type")
+        return ProtocolError(f"message has no \"type\"; use one of {', '.join(message_types)}", "unknown_type")
     if "union_tag_invalid" in kinds:
         tag = str(errors[0].get("ctx", {}).get("tag", ""))[:40]
-        return ProtocolError(f"unknown message type {tag!r}; use one of {', '.join(MESSAGE_TYPES)}", "unknown_type")
+        return ProtocolError(f"unknown message type {tag!r}; use one of {', '.join(message_types)}", "unknown_type")
     parts = []
     for error in errors:
         location = ".".join(str(item) for item in error["loc"][1:]) or "message"

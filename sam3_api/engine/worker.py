@@ -252,6 +252,8 @@ class ModelWorker:
             job = self._take()
             if job is not None:
                 self._execute(job)
+            # Not kept while idle: the last job's arguments (a closed video session, an image) must be freed now.
+            job = None
 
     def _execute(self, job: Job) -> None:
         previous = getattr(self._current, "job", None)

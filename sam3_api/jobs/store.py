@@ -61,8 +61,9 @@ class JobStore:
     def directory(self, job_id: str) -> Path:
         return self.root / job_id
 
-    def create(self, kind: str, request: dict, owner: str | None = None) -> Job:
-        job = Job(job_id=uuid.uuid4().hex, kind=kind, request=request, owner=owner)
+    def create(self, kind: str, request: dict, owner: str | None = None, status: str = "queued") -> Job:
+        """A new job on disk; `status` "running" for work that is not queued (an export being written)."""
+        job = Job(job_id=uuid.uuid4().hex, kind=kind, request=request, owner=owner, status=status)
         self.directory(job.job_id).mkdir(parents=True)
         self.save(job)
         return job

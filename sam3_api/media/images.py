@@ -168,3 +168,10 @@ def _png_bytes(im: Image.Image) -> bytes:
     buffer = io.BytesIO()
     im.save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def encode_jpeg(image: np.ndarray, quality: int = 90) -> bytes:
+    """Encode an RGB (H, W, 3) uint8 array as JPEG bytes (video frames for the web page)."""
+    buffer = io.BytesIO()
+    Image.fromarray(np.ascontiguousarray(image)).save(buffer, format="JPEG", quality=quality)
+    return buffer.getvalue()

@@ -43,6 +43,8 @@ class VideoLimits:
     decoder_memory_bytes: int = 3 * 1024**3
     # Decoding threads in the child: enough to keep up with one model, few enough to leave the server's cores.
     decoder_threads: int = 2
+    # The setting named when max_frames is exceeded (interactive sessions have a tighter limit of their own).
+    frames_setting: str = "SAM3_VIDEO_MAX_FRAMES"
 
     @classmethod
     def from_settings(cls, settings: Any) -> "VideoLimits":
@@ -126,7 +128,7 @@ def check_video_size(num_bytes: int, limits: VideoLimits) -> None:
 def too_many_frames(frames: int, limits: VideoLimits, *, declared: bool) -> VideoTooLarge:
     origin = "the file's header declares" if declared else "decoding found more than"
     return VideoTooLarge(
-        f"{origin} {frames} frames to process, over the limit of {limits.max_frames} (SAM3_VIDEO_MAX_FRAMES); "
+        f"{origin} {frames} frames to process, over the limit of {limits.max_frames} ({limits.frames_setting}); "
         "process part of the clip with start_frame / end_frame, skip frames with frame_stride, or raise the limit"
     )
 

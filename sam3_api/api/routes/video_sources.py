@@ -1,0 +1,167 @@
+"""Videos held for interactive sessions: POST /video/uploads, then /ws/video opens them by video_id and the web
+page reads their frames as JPEGs (GET /video/sources/{video_id}/frames/{frame}.jpg).
+
+A video is decoded once (isolated, the session limits: SAM3_WS_VIDEO_MAX_FRAMES) and kept as frames on disk
+for SAM3_VIDEO_UPLOAD_TTL_S after its last use. /video/sources/{video_id} also names a session's private copy
+(while the session lives) and a video job's frames (a job id). Everything is visible only to the API key
+that made it.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from pathlib import Path
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse, Response
+from pydantic import ValidationError
+from starlette.datastructures import UploadFile
+
+from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
+from ...jobs.sources import VideoSource, find_job_frames
+from ...media.images import encode_jpeg
+from ...media.video import FrameSelection, FrameStore, VideoInfo
+from ..deps import SettingsDep
+from ..schemas import ErrorResponse
+from ..video_inputs import video_from_base64, video_from_upload, video_from_url
+from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
+
+router = APIRouter(tags=["interactive video"])
+ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 503)}
+FRAME_URL = "/video/sources/{video_id}/frames/{{frame}}.jpg"  # "{frame}" stays for the client to fill in
+JPEG_QUALITY = 90
+BODY = {"requestBody": {"content": {
+    "application/json": {"schema": VideoUploadJson.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": {
+        "video": {"type": "string", "format": "binary"},
+        **{name: {"type": "integer"} for name in VideoUploadParams.model_fields}}}},
+}, "required": True}}
+
+
+def sources_of(app):
+    return app.state.video_sources
+
+
+def caller(connection) -> str | None:
+    """The API key of a request or WebSocket (None when keys are off)."""
+    return getattr(connection.state, "api_key", None)
+
+
+@router.post("/video/uploads", status_code=201, response_model=VideoSourceOut, responses=ERRORS,
+             openapi_extra=BODY, summary="Upload a video for interactive sessions")
+async def upload_video(request: Request, settings: SettingsDep):
+    """Decode a video once (multipart `video` file, or JSON video_base64 / video_url); /ws/video opens it by
+    the video_id answered."""
+    sources = sources_of(request.app)
+    directory = sources.scratch()
+    try:
+        selection = await _read_upload(request, directory / "source", settings)
+        source = await sources.decode(directory, directory / "source", settings, selection,
+                                      request.app.state.video_jobs.decoding, owner=caller(request), private=False)
+    except BaseException:
+        await asyncio.to_thread(sources.discard, directory)
+        raise
+    return JSONResponse(source_out(source, settings).model_dump(mode="json"), status_code=201,
+                        headers={"Location": f"/video/sources/{source.video_id}"})
+
+
+async def _read_upload(request: Request, target: Path, settings) -> FrameSelection:
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form(max_part_size=settings.video_max_bytes)
+            upload = form.get("video")
+            if not isinstance(upload, UploadFile):
+                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
+            params = VideoUploadParams.model_validate({k: v for k, v in form.items() if k != "video"})
+            await video_from_upload(upload, target, settings)
+            return FrameSelection(params.start_frame, params.end_frame, params.frame_stride)
+        body = VideoUploadJson.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise InvalidPrompt("; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
+                                      for e in exc.errors(include_url=False))) from None
+    if bool(body.video_base64) == bool(body.video_url):
+        raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
+                           field="video_base64")
+    if body.video_base64:
+        await video_from_base64(body.video_base64, target, settings)
+    else:
+        await video_from_url(body.video_url, target, settings)
+    return FrameSelection(body.start_frame, body.end_frame, body.frame_stride)
+
+
+@router.get("/video/sources/{video_id}", response_model=VideoSourceOut, responses=ERRORS,
+            summary="A held video's size and frame count")
+async def get_source(video_id: str, request: Request, settings: SettingsDep) -> VideoSourceOut:
+    """An upload, a live session's private copy, or a video job's frames (by job id)."""
+    source = sources_of(request.app).get(video_id, caller(request))
+    if source is not None:
+        return source_out(source, settings)
+    info = await asyncio.to_thread(_job_info, _job_frames(request, video_id))
+    return VideoSourceOut(video_id=video_id, kind="job", **_figures(info), links=_links(video_id))
+
+
+@router.get("/video/sources/{video_id}/frames/{frame}.jpg", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
+            response_class=Response, summary="One decoded frame as JPEG")
+async def get_frame(video_id: str, frame: int, request: Request) -> Response:
+    """Frame `frame` (0 .. frame_count - 1, the decoded frames' numbering) as a JPEG."""
+    source = sources_of(request.app).get(video_id, caller(request))
+    if source is not None:
+        data = await asyncio.to_thread(_jpeg, source.frames, frame)
+    else:
+        directory = _job_frames(request, video_id)
+        data = await asyncio.to_thread(_job_jpeg, directory, frame)
+    # A video_id never names other frames: the browser may keep them.
+    return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
+
+
+@router.delete("/video/uploads/{video_id}", status_code=204, responses=ERRORS, summary="Delete an uploaded video")
+async def delete_upload(video_id: str, request: Request) -> None:
+    """Deletes the upload's frames now (409 while a session has it open)."""
+    sources = sources_of(request.app)
+    source = sources.get(video_id, caller(request))
+    if source is None or source.private:
+        raise NotFound(f"no uploaded video {video_id!r} (unknown, or expired after SAM3_VIDEO_UPLOAD_TTL_S)",
+                       field="video_id")
+    if source.users:
+        raise Conflict(f"video {video_id} is open in {source.users} session(s); close them first")
+    sources.delete(video_id)
+
+
+def source_out(source: VideoSource, settings) -> VideoSourceOut:
+    expires = None if source.private else max(0.0, source.last_used + settings.video_upload_ttl_s - time.time())
+    return VideoSourceOut(video_id=source.video_id, kind="session" if source.private else "upload",
+                          **_figures(source.frames.info), expires_in_s=expires, links=_links(source.video_id))
+
+
+def _figures(info: VideoInfo) -> dict:
+    return {"width": info.width, "height": info.height, "fps": info.fps, "frame_count": info.frame_count,
+            "start_frame": info.start_frame, "frame_stride": info.frame_stride}
+
+
+def _links(video_id: str) -> dict[str, str]:
+    return {"self": f"/video/sources/{video_id}", "frame": FRAME_URL.format(video_id=video_id)}
+
+
+def _job_frames(request: Request, video_id: str) -> Path:
+    directory = find_job_frames(request.app.state.video_jobs, video_id, caller(request))
+    if directory is None:
+        raise NotFound(f"no video {video_id!r}: not an upload (expired after SAM3_VIDEO_UPLOAD_TTL_S?), not a "
+                       "live session's video and not one of your video jobs", field="video_id")
+    return directory
+
+
+def _job_info(directory: Path) -> VideoInfo:
+    with FrameStore(directory) as frames:
+        return frames.info
+
+
+def _job_jpeg(directory: Path, frame: int) -> bytes:
+    with FrameStore(directory) as frames:
+        return _jpeg(frames, frame)
+
+
+def _jpeg(frames: FrameStore, frame: int) -> bytes:
+    if not 0 <= frame < len(frames):
+        raise NotFound(f"frame {frame} does not exist: the video has frames 0 to {len(frames) - 1}", field="frame")
+    return encode_jpeg(frames.read(frame), JPEG_QUALITY)
