@@ -21,6 +21,7 @@ from .video_io import FRAMES_DIR
 
 STALE_INCOMING_S = 3600.0
 
+
 def incoming_dir(data_dir: Path) -> Path:
     """A fresh scratch directory for one submission (the caller removes it)."""
     path = Path(data_dir) / "incoming" / uuid.uuid4().hex
