@@ -2,9 +2,9 @@
 
 The job is the native one (the same decoder limits, prompt checks, queue and runner as POST /video/jobs, owned
 by the caller's API key), with one more limit: the answer carries every frame, so a clip may have at most
-SAM3_COMPAT_VIDEO_MAX_FRAMES frames (413 beyond). While it runs, the request checks every FOLLOW_S that its
-client is still there and cancels the job if not. When the answer is built (or the request ends any other
-way) the job is deleted: its decoded frames would only fill the disk, and the answer holds everything.
+SAM3_COMPAT_VIDEO_MAX_FRAMES frames (413 beyond). A client that hangs up gets its handler cancelled
+(api/disconnect.py), and with it the job. When the answer is built (or the request ends any other way) the
+job is deleted: its decoded frames would only fill the disk, and the answer holds everything.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from ..jobs.video_io import open_frames
 from ..media.video.annotate import annotate_frame
 
 log = logging.getLogger(__name__)
-FOLLOW_S = 1.0  # how often a waiting request looks whether its client hung up
+FOLLOW_S = 5.0  # a waiting request re-reads the job at least this often
 JPEG_QUALITY = 90  # the original's
 NATIVE_FRAME_LIMIT = "(SAM3_VIDEO_MAX_FRAMES)"
 
@@ -33,13 +33,6 @@ NATIVE_FRAME_LIMIT = "(SAM3_VIDEO_MAX_FRAMES)"
 class TrackingFailed(Sam3Error):
     status_code = 500
     code = "tracking_failed"
-
-
-class ClientGone(Sam3Error):
-    """The client hung up while its video was tracked (nobody reads this answer)."""
-
-    status_code = 499
-    code = "client_closed_request"
 
 
 async def track_video(request: Request, video_base64: str, params: dict) -> dict[str, str]:
@@ -53,12 +46,17 @@ async def track_video(request: Request, video_base64: str, params: dict) -> dict
     finally:
         discard(scratch)
     try:
-        await _follow(request, runner, job)
+        await _follow(runner, job)
         _check_succeeded(job)
         results = runner.results(job.job_id)
         return await asyncio.to_thread(_jpeg_frames, runner.store.directory(job.job_id), results)
+    except asyncio.CancelledError:  # the client went away (api/disconnect.py), or the server is stopping
+        if not job.finished:
+            log.info("seed 002 video request cancelled: video job %s cancelled", job.job_id)
+            runner.cancel(job)
+        raise
     finally:
-        runner.delete(job)  # a job still running (client gone, server stopping) is deleted once it stopped
+        runner.delete(job)  # a job still running is deleted as soon as it has stopped
 
 
 async def _submit(runner, settings, scratch, source, params: dict, owner: str | None) -> Job:
@@ -76,16 +74,12 @@ async def _submit(runner, settings, scratch, source, params: dict, owner: str | 
                             field="video_base64") from None
 
 
-async def _follow(request: Request, runner, job: Job) -> None:
-    """Wait for the job's end, following its results log; cancel it if the client hangs up."""
+async def _follow(runner, job: Job) -> None:
+    """Wait for the job's end, woken by its results log (every frame step and the end notify it)."""
     results = runner.results(job.job_id)
     while not job.finished:
         seen = results.version
         await results.wait(seen, FOLLOW_S)
-        if not job.finished and await request.is_disconnected():
-            log.info("seed 002 video client went away: video job %s cancelled", job.job_id)
-            runner.cancel(job)
-            raise ClientGone("the client closed the connection; the video job was cancelled")
 
 
 def _check_succeeded(job: Job) -> None:

@@ -20,7 +20,6 @@ from ..config import Settings
 from ..engine.engine import Sam3Engine
 from ..engine.types import PreparedImage, Segmentation
 from ..errors import EngineBusy, InvalidPrompt, Sam3Error
-from ..jobs.short import untorn
 from ..jobs.store import Job
 from ..media.masks import mask_to_png_base64
 
@@ -79,7 +78,7 @@ async def _segment(engine: Sam3Engine, image: PreparedImage, concept: str, thres
     """One concept on the model thread. A busy model queue only delays a job: it waits its turn and retries."""
     while True:
         try:
-            [found] = await untorn(engine.segment_text(image, [concept], confidence_threshold=threshold))
+            [found] = await engine.segment_text(image, [concept], confidence_threshold=threshold)
             return found
         except EngineBusy as exc:
             await asyncio.sleep(exc.retry_after_s)

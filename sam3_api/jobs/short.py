@@ -9,9 +9,8 @@ Status: queued -> running -> succeeded | failed | cancelled. After a restart a q
 one that was running is `interrupted`. Finished jobs are deleted `ttl_s` after they ended: a lookup never
 returns an expired job, and a sweep deletes their files.
 
-Cancelling a running job cancels its handler's task. A handler shields each step that must not be torn
-(a call to the engine's model thread) with `untorn()`: that step then finishes in the background and its
-result is dropped.
+Cancelling a running job cancels its handler's task, as a client that hangs up cancels a request's handler:
+model work it awaits is dropped from the engine's queue (engine/worker.py) or its result discarded.
 """
 
 from __future__ import annotations
@@ -31,16 +30,6 @@ OUTPUT_FILE = "output.json"
 SWEEP_S = 60.0  # at most this long between sweeps of expired jobs
 
 Handler = Callable[[Job], Awaitable[dict]]
-
-
-async def untorn(awaitable: Awaitable):
-    """Await `awaitable`; if the caller is cancelled meanwhile, let it finish unobserved instead of tearing it."""
-    task = asyncio.ensure_future(awaitable)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        task.add_done_callback(lambda done: done.cancelled() or done.exception())  # retrieve, never log
-        raise
 
 
 class ShortJobRunner:

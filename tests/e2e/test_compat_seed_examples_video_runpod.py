@@ -111,7 +111,9 @@ def test_seed_002_a_client_that_hangs_up_gets_its_video_job_cancelled(live, vide
     while requests.get(live.url + "/video/jobs", timeout=10).json()["jobs"]:
         assert time.monotonic() < deadline, "the job was not removed after the client left"
         time.sleep(0.1)
-    assert "seed 002 video client went away: video job" in live.log_path.read_text()
+    log = live.log_path.read_text()
+    assert "client went away: POST /predict_video cancelled" in log  # api/disconnect.py cancelled the handler
+    assert "seed 002 video request cancelled: video job" in log  # and the handler its job
 
 
 # ------------------------------------------------------------------------------------------ seed 003 (Runpod)
