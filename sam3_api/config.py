@@ -71,6 +71,11 @@ class Settings(BaseSettings):
     image_root: Path | None = Field(None, description="Directory seed 002's image_path may read below; unset: 403.")
     image_id_entries: int = Field(32, ge=0, le=10_000, description="Client image_ids (seed 004) remembered.")
     image_id_bytes: int = Field(512 * 1024**2, ge=0, description="Pixel bytes those remembered images may hold.")
+    compat_video_max_frames: int = Field(300, ge=1, description="Frames seed 002's /predict_video(_text) track "
+                                                               "(each comes back as a JPEG in one answer).")
+    runpod_max_queued_jobs: int = Field(64, ge=1, le=100_000, description="Seed 003 jobs waiting beyond this: 503.")
+    runpod_job_ttl_s: float = Field(1800.0, gt=0, description="Seed 003 jobs are deleted this long after they end.")
+    runpod_max_wait_s: float = Field(300.0, ge=0, le=3600, description="Longest ?wait= a seed 003 /runsync gets.")
 
     # --- WebSocket sessions ---
     ws_max_sessions: int = Field(32, ge=1, le=10_000)

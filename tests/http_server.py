@@ -5,12 +5,14 @@ Only ever bound to the loopback address; tests reach nothing else.
 
 from __future__ import annotations
 
+import io
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
 import pytest
+from PIL import Image
 
 PAYLOAD = b"\x89PNG\r\n\x1a\n" + bytes(range(256)) * 4
 DATA = Path(__file__).resolve().parent / "data"
@@ -20,6 +22,18 @@ EXTRA_FILES = {
     "/astronaut.png": (DATA / "astronaut.png").read_bytes(),
     "/document.pdf": b"%PDF-1.4\n1 0 obj << /Type /Catalog >> endobj\ntrailer << /Root 1 0 R >>\n%%EOF\n",
 }
+# The photos seed 003's examples name (https://example.com/room.jpg, an images.unsplash.com photo with a
+# ?w=800 query, ...), as real JPEGs; the query string is ignored.
+SEED_PHOTOS = {"/image.jpg": "chelsea.png", "/room.jpg": "astronaut.png", "/photo-1560448204-e02f11c3d0e2": "coffee.png"}
+
+
+def _jpeg(name: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.open(DATA / name).convert("RGB").save(buffer, format="JPEG", quality=90)
+    return buffer.getvalue()
+
+
+SEED_JPEGS = {path: _jpeg(name) for path, name in SEED_PHOTOS.items()}
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -50,6 +64,8 @@ class _Handler(BaseHTTPRequestHandler):
                 self._slow_drip()
             elif path in EXTRA_FILES:
                 self._send(200, EXTRA_FILES[path])
+            elif path.split("?", 1)[0] in SEED_JPEGS:
+                self._send(200, SEED_JPEGS[path.split("?", 1)[0]])
             elif path == "/garbage":
                 self.wfile.write(b"THIS IS NOT HTTP\r\n\r\n")
             else:

@@ -12,6 +12,15 @@ Routes (wire format read from the service's app.py, schemas/api.py and core/mode
                   colour (0, 255, 255) and opaque on the object, transparent elsewhere. Instances are kept
                   when their score reaches 0.5 (the original's fixed threshold; extension: a
                   `confidence_threshold` field changes it).
+  POST /predict_video       JSON {"video_base64": str, "boxes": [{"box": [x1, y1, x2, y2]}]}: each box is one
+                            object on the first frame, tracked forward -> {"frames": {"0": "data:image/jpeg;
+                            base64,...", ...}, "debug_images": null}
+  POST /predict_video_text  JSON {"video_base64": str, "text_prompt": str}: every instance of the text, found
+                            and tracked through the video -> {"frames": {...}}
+                  Each frame (JPEG quality 90) has its objects' masks blended in, each object in its own
+                  colour. They run as ordinary video jobs (annotation_video.py): the native decoder limits,
+                  plus at most SAM3_COMPAT_VIDEO_MAX_FRAMES frames (413 beyond: every frame is in the answer).
+                  No boxes, or a blank text_prompt, is a 400 as in the original.
 Errors: {"detail": "<message>"} (its browser client shows `detail`). /health is the native one: it already
 carries the `model_loaded` field this service's clients read.
 
@@ -22,19 +31,20 @@ Deliberate differences: the original read any path on the server (here: only bel
 masks are not blurred at the edges (the original Gaussian-blurred the alpha, so pixels just outside the
 object were tinted too: here alpha is exactly the mask); instances are sorted by score; a request with
 neither texts nor boxes is a 422 that says so (the original answered an empty list); like the original,
-texts after the first are not used.
-
-TODO (video engine): POST /predict_video {video_base64, boxes} and POST /predict_video_text {video_base64,
-text_prompt} -> {"frames": {"0": "data:image/jpeg;base64,...", ...}} (+ "debug_images": null on
-/predict_video) belong here once the video job engine lands; add their paths to SURFACE then.
+texts after the first are not used. Video: a bad or oversized video or a box outside the frame is a
+4xx naming the problem (the original answered 500 with a traceback); the job is cancelled when the client
+hangs up; masks are outlined as well as tinted, in the palette colours of the native annotated MP4.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 
-from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from fastapi import APIRouter, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import Response
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..api.deps import EngineDep, SettingsDep
 from ..api.errors import Surface
@@ -43,12 +53,14 @@ from ..api.schemas import MAX_LIST
 from ..engine import prompts
 from ..engine.selection import keep_centred_in
 from ..engine.types import Segmentation
-from ..errors import InvalidImage, InvalidPrompt
+from ..errors import InvalidImage, InvalidPrompt, Sam3Error
 from ..media.masks import mask_to_rgba_png_base64
+from .annotation_video import track_video
 from .common import detail_error
 
 router = APIRouter(tags=["drop-in: annotation service (seed 002)"])
-SURFACE = Surface("annotation-service", detail_error, paths=frozenset({"/predict"}))
+SURFACE = Surface("annotation-service", detail_error,
+                  paths=frozenset({"/predict", "/predict_video", "/predict_video_text"}))
 MASK_COLOUR = (0, 255, 255)  # RGB, the original's colour
 SCORE_THRESHOLD = 0.5
 
@@ -112,3 +124,54 @@ def _masks(found: Segmentation, label: str) -> list[MaskResult]:
     return [MaskResult(label=f"{label}_{index}",
                        mask_base64="data:image/png;base64," + mask_to_rgba_png_base64(mask, MASK_COLOUR))
             for index, mask in enumerate(found.masks)]
+
+
+class VideoBoxRequest(BaseModel):
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    video_base64: str = Field(..., description="The video file, base64 (a data: URL prefix is accepted)")
+    boxes: list[BoxPrompt] = Field(..., max_length=MAX_LIST, description="Objects to track, boxed on frame 0")
+
+
+class VideoTextRequest(BaseModel):
+    video_base64: str = Field(..., description="The video file, base64 (a data: URL prefix is accepted)")
+    text_prompt: str = Field(..., max_length=10_000, description="What to find and track, e.g. 'a running dog'")
+
+
+def _body_schema(model: type[BaseModel]) -> dict:
+    return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}}
+
+
+@router.post("/predict_video", openapi_extra=_body_schema(VideoBoxRequest),
+             summary="Track boxed objects through a video (the service's /predict_video)")
+async def predict_video(request: Request) -> Response:
+    """Boxes on the first frame, tracked forward: every frame as a JPEG with the objects blended in."""
+    body = await _video_body(request, VideoBoxRequest)
+    if not body.boxes:
+        raise Sam3Error("Initial box prompts are required for video tracking.", field="boxes")
+    objects = [{"frame_index": 0, "box": prompt.box} for prompt in body.boxes]
+    frames = await track_video(request, body.video_base64, {"objects": objects, "direction": "forward"})
+    return await _json({"frames": frames, "debug_images": None})
+
+
+@router.post("/predict_video_text", openapi_extra=_body_schema(VideoTextRequest),
+             summary="Find and track every instance of a text through a video (the service's /predict_video_text)")
+async def predict_video_text(request: Request) -> Response:
+    """Every instance of the text, tracked: every frame as a JPEG with the instances blended in."""
+    body = await _video_body(request, VideoTextRequest)
+    if not body.text_prompt.strip():
+        raise Sam3Error("Text prompt is required for video tracking.", field="text_prompt")
+    frames = await track_video(request, body.video_base64, {"texts": [body.text_prompt], "direction": "forward"})
+    return await _json({"frames": frames})
+
+
+async def _video_body(request: Request, model: type[BaseModel]):
+    """Bodies of up to SAM3_VIDEO_MAX_BYTES of base64: parsed off the event loop."""
+    try:
+        return await asyncio.to_thread(model.model_validate_json, await request.body())
+    except ValidationError as exc:
+        raise RequestValidationError(exc.errors(include_url=False)) from None
+
+
+async def _json(answer: dict) -> Response:
+    return Response(await asyncio.to_thread(json.dumps, answer), media_type="application/json")

@@ -45,3 +45,8 @@ class ScopedImages:
 
     def __len__(self) -> int:
         return len(self._images)
+
+
+def error_field(status_code: int, message: str, code: str, headers: dict | None = None) -> JSONResponse:
+    """Runpod's envelope (seed 003): {"error": "<message>"}, the field a FAILED job carries too."""
+    return JSONResponse({"error": message}, status_code=status_code, headers=headers)

@@ -6,6 +6,8 @@ import json
 import os
 from pathlib import Path
 
+import numpy as np
+
 from ..media.masks import rle_to_mask
 from ..media.video import AnnotatedVideoWriter
 from .results import ResultsLog
@@ -23,10 +25,13 @@ def render_annotated_video(job_dir: Path, frames, results: ResultsLog) -> Path:
     partial = target.with_suffix(".partial.mp4")
     with AnnotatedVideoWriter(partial, info.width, info.height, info.fps) as writer:
         for frame in range(len(frames)):
-            original = info.start_frame + frame * info.frame_stride
-            objects = json.loads(results.read(original))["objects"] if original in results else []
-            masks = [(o["object_id"], rle_to_mask(o["mask"], expected_size=(info.height, info.width)))
-                     for o in objects]
-            writer.write(frames.read(frame), masks)
+            writer.write(frames.read(frame), frame_masks(results, info, frame))
     os.replace(partial, target)
     return target
+
+
+def frame_masks(results: ResultsLog, info, frame: int) -> list[tuple[int, np.ndarray]]:
+    """(object_id, bool mask) of every object on stored frame `frame` (none if the frame has no results)."""
+    original = info.start_frame + frame * info.frame_stride
+    objects = json.loads(results.read(original))["objects"] if original in results else []
+    return [(o["object_id"], rle_to_mask(o["mask"], expected_size=(info.height, info.width))) for o in objects]

@@ -6,7 +6,8 @@
 
 After a restart every job is found again: finished ones are served as they were, a job that was running is
 marked `interrupted` (its finished frames stay readable), a queued one is queued again. Jobs expire
-SAM3_VIDEO_JOB_TTL_S after they finished.
+SAM3_VIDEO_JOB_TTL_S after they finished (a runner may pass its own TTL for its kind of job).
+Several runners share one store (video jobs, seed 003's jobs): each recovers and expires its own kind.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ class JobStore:
         self.root.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
         self._jobs: dict[str, Job] = {}
+        self._requeue: list[Job] | None = None  # the queued jobs found on disk, once loaded
 
     def directory(self, job_id: str) -> Path:
         return self.root / job_id
@@ -87,8 +89,17 @@ class JobStore:
         self._jobs.pop(job_id, None)
         shutil.rmtree(self.directory(job_id), ignore_errors=True)
 
-    def recover(self) -> list[Job]:
-        """Load every manifest on disk; running jobs become interrupted. Returns the jobs to queue again."""
+    def recover(self, kind: str | None = None) -> list[Job]:
+        """The queued jobs (of `kind`) found on disk, oldest first, to queue again.
+
+        The disk is read once, by the first caller (running jobs become interrupted); later calls, from the
+        runners of other kinds, get their share of that same load, never a second copy of the manifests.
+        """
+        if self._requeue is None:
+            self._requeue = self._load()
+        return [job for job in self._requeue if kind is None or job.kind == kind]
+
+    def _load(self) -> list[Job]:
         requeue = []
         for manifest in sorted(self.root.glob("*/manifest.json")):
             try:
@@ -108,6 +119,9 @@ class JobStore:
         job.status, job.error, job.finished_at = status, error, time.time()
         self.save(job)
 
-    def expired(self, now: float | None = None) -> list[Job]:
+    def expired(self, now: float | None = None, *, kind: str | None = None, ttl_s: float | None = None) -> list[Job]:
+        """Finished jobs (of `kind`) that ended more than `ttl_s` (default: the store's TTL) ago."""
         now = time.time() if now is None else now
-        return [job for job in list(self._jobs.values()) if job.finished and job.finished_at + self.ttl_s < now]
+        ttl_s = self.ttl_s if ttl_s is None else ttl_s
+        return [job for job in list(self._jobs.values())
+                if (kind is None or job.kind == kind) and job.finished and job.finished_at + ttl_s < now]

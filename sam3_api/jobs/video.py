@@ -45,7 +45,7 @@ class VideoJobRunner:
             return
         self._queue, self.decoding = asyncio.Queue(), asyncio.Semaphore(DECODERS)
         clear_stale_incoming(self.store.root.parent)
-        for job in self.store.recover():
+        for job in self.store.recover("video"):
             self._queue.put_nowait(job.job_id)
         self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
                        asyncio.create_task(self._expire(), name="video-jobs-expiry")]
@@ -105,7 +105,7 @@ class VideoJobRunner:
     async def _expire(self) -> None:
         """Delete finished jobs older than SAM3_VIDEO_JOB_TTL_S, now and then every EXPIRY_CHECK_S."""
         while True:
-            for job in self.store.expired():
+            for job in self.store.expired(kind="video"):
                 log.info("video job %s expired", job.job_id)
                 self.delete(job)
             await asyncio.sleep(EXPIRY_CHECK_S)

@@ -54,5 +54,5 @@ def test_no_generated_request_gets_a_server_error(case):
         surface = surface_for(APP, case.path)
         if surface.name == "native":
             assert body["status_code"] == response.status_code and body["detail"]
-        else:  # a drop-in adapter: its service's envelope, {"detail"} or {"message"}, with a real message
-            assert body.get("detail") or body.get("message"), f"{surface.name}: {body}"
+        else:  # a drop-in adapter: its service's envelope, {"detail"}, {"message"} or {"error"}, with a message
+            assert body.get("detail") or body.get("message") or body.get("error"), f"{surface.name}: {body}"

@@ -33,6 +33,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 STARTUP_TIMEOUT_S = 120
 
 inference_sdk = sdk_fixture("inference-sdk==1.8.3")  # Roboflow's client, the judge of seed 004's routes
+runpod_sdk = sdk_fixture("runpod==1.12.0")  # Runpod's client, the judge of seed 003's job protocol
 
 
 def _free_port() -> int:

@@ -48,7 +48,7 @@ class AnnotatedVideoWriter:
             raise ValueError(
                 f"frame must be uint8 ({self.height}, {self.width}, 3), got {frame_rgb.dtype} {frame_rgb.shape}"
             )
-        canvas = _annotate(frame_rgb, masks, self.alpha, self.labels)
+        canvas = annotate_frame(frame_rgb, masks, self.alpha, self.labels)
         if canvas.shape[:2] != (self._stream.height, self._stream.width):
             bottom, right = self._stream.height - self.height, self._stream.width - self.width
             canvas = cv2.copyMakeBorder(canvas, 0, bottom, 0, right, cv2.BORDER_REPLICATE)
@@ -74,9 +74,11 @@ class AnnotatedVideoWriter:
         self.close()
 
 
-def _annotate(
-    frame_rgb: np.ndarray, masks: Sequence[tuple[int, np.ndarray]], alpha: float, labels: bool
+def annotate_frame(
+    frame_rgb: np.ndarray, masks: Sequence[tuple[int, np.ndarray]], alpha: float = 0.5, labels: bool = True
 ) -> np.ndarray:
+    """A copy of the RGB frame with each (object_id, bool mask) tinted and outlined in the object's colour
+    (and labelled with its id when `labels`): the MP4's frames and seed 002's JPEG frames look alike."""
     canvas = frame_rgb.copy()
     checked = []
     for object_id, mask in masks:
