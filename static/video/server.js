@@ -1,13 +1,6 @@
 // Talking to the server over HTTP: the API key (as on the image page), uploads, frames, exported jobs.
 
-// Servers with SAM3_API_KEYS want a key. Open the page once as /app/?api_key=KEY: it is remembered here.
-export function apiKey() {
-  const fromUrl = new URLSearchParams(location.search).get('api_key');
-  try {
-    if (fromUrl) localStorage.setItem('sam3_api_key', fromUrl);
-    return fromUrl || localStorage.getItem('sam3_api_key');
-  } catch (err) { return fromUrl; } // storage blocked (private mode): the URL's key still works
-}
+import { apiKey } from '../api_key.js';
 
 // A scaled-out server (Ray Serve, deploy/ray/) routes by X-Sam3-Image-Key: the upload, its frames and the socket
 // all carry the video's key (the SHA-256 of the file, or of its URL), so they reach the replica that holds it.

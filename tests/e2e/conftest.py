@@ -144,12 +144,15 @@ def browser():
 
 @pytest.fixture
 def page(browser):
-    """A fresh browser context and page (desktop-sized) per test."""
+    """A fresh browser context and page (desktop-sized) per test; an uncaught script error fails the test."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
     page = context.new_page()
     page.set_default_timeout(20_000)
+    script_errors = []
+    page.on("pageerror", lambda error: script_errors.append(str(error)))
     yield page
     context.close()
+    assert not script_errors, f"the page threw: {script_errors}"
 
 
 # Registered here (not imported per module) so the fault and load tests share one server per session.
