@@ -1,4 +1,4 @@
-"""The life of one /ws/video socket, without its handlers: accept, announce, receive -> dispatch -> send.
+"""The life of one WebSocket session (/ws/realtime, /ws/video), without its handlers: accept, announce, receive -> dispatch -> send.
 
 A subclass names its session (`session.session_id`), its registry, its first event (`created_event()`) and
 one `on_<type>` coroutine per message type; `parse(text)` turns a text frame into a message and

@@ -114,6 +114,8 @@ class Closable(Protocol):
 class SessionRegistry:
     """Live connections (at most max_sessions) and the image_id -> PreparedImage map."""
 
+    setting = "SAM3_WS_MAX_SESSIONS"
+
     def __init__(self, max_sessions: int, recent_images: int = RECENT_IMAGES):
         self.max_sessions = max_sessions
         self._connections: dict[str, Closable] = {}

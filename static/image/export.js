@@ -1,4 +1,5 @@
 // The image mode's downloads: every mask as one PNG, and as COCO JSON with compressed RLE (pycocotools' form).
+import { download } from '../common.js';
 import { allLayers, setStatus, state, ui } from './page.js';
 
 export function wireDownloads() {
@@ -23,16 +24,6 @@ export function wireDownloads() {
     const body = { image: { id: state.imageId, width: state.width, height: state.height }, annotations };
     download(new Blob([JSON.stringify(body, null, 1)], { type: 'application/json' }), 'masks.coco.json');
   });
-}
-
-function download(blob, name) {
-  const link = document.createElement('a');
-  link.href = URL.createObjectURL(blob);
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }
 
 // COCO RLE: run lengths in column-major order starting with a run of zeros, then pycocotools' string code.

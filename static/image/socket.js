@@ -1,5 +1,5 @@
 // The image mode's /ws/realtime session: connecting (and reconnecting), sending, and one handler per event.
-import { apiKey } from '../api_key.js';
+import { apiKey } from '../common.js';
 import { maskLayer, render } from './draw.js';
 import { PALETTE, fmt, newObject, object, resetObjects, setStatus, state, ui } from './page.js';
 

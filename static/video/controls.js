@@ -1,6 +1,7 @@
 // The video mode's controls: loading, pointer prompts on the canvas, frame slider and play, objects, Track,
 // export. Every prompt names its frame and object; the server answers with that frame's masks.
-import { download, exportedFrames, exportedVideo } from './server.js';
+import { download } from '../common.js';
+import { exportedFrames, exportedVideo } from './server.js';
 import { colour, rgb } from './view.js';
 import { fitCanvas, loadVideo, render, send, setStatus, showFrame, state, ui } from './main.js';
 

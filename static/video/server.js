@@ -1,6 +1,6 @@
 // Talking to the server over HTTP: the API key (as on the image page), uploads, frames, exported jobs.
 
-import { apiKey } from '../api_key.js';
+import { apiKey } from '../common.js';
 
 // A scaled-out server (Ray Serve, deploy/ray/) routes by X-Sam3-Image-Key: the upload, its frames and the socket
 // all carry the video's key (the SHA-256 of the file, or of its URL), so they reach the replica that holds it.
@@ -80,14 +80,4 @@ export async function exportedFrames(jobId) {
 
 export async function exportedVideo(jobId) {
   return (await request(`/video/jobs/${jobId}/video.mp4`)).blob();
-}
-
-export function download(blob, name) {
-  const link = document.createElement('a');
-  link.href = URL.createObjectURL(blob);
-  link.download = name;
-  document.body.append(link);
-  link.click();
-  link.remove();
-  setTimeout(() => URL.revokeObjectURL(link.href), 1000);
 }

@@ -49,105 +49,45 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 import uuid
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, WebSocket, WebSocketDisconnect
+from fastapi import APIRouter, FastAPI, WebSocket
 
 from ...config import Settings
 from ...engine import prompts
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
-from ...errors import InvalidPrompt, NotFound, Sam3Error
+from ...errors import InvalidPrompt, NotFound
 from ..encoding import MASK_ENCODERS
 from .. import ws_protocol as proto
 from ..inputs import image_from_base64, image_from_url
-from ..ws_protocol import ErrorEvent, ProtocolError
+from ..ws_loop import SocketLoop, ms_since
+from ..ws_protocol import ProtocolError
 from ..ws_sessions import ObjectPrompts, Session, SessionRegistry
 
 log = logging.getLogger(__name__)
 router = APIRouter()
 
 
-def _ms(started: float) -> float:
-    return round((time.perf_counter() - started) * 1000, 2)
-
-
-class Connection:
-    """One socket: accept, announce the session, then receive -> validate -> dispatch -> send until closed."""
+class Connection(SocketLoop):
+    """One /ws/realtime socket: the loop (accept, announce, receive -> dispatch -> send) is SocketLoop's."""
 
     def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: SessionRegistry):
-        self.websocket, self.engine, self.settings, self.registry = websocket, engine, settings, registry
+        super().__init__(websocket, settings.ws_idle_ttl_s)
+        self.engine, self.settings, self.registry = engine, settings, registry
         self.session = Session(uuid.uuid4().hex)
-        self._closed = False
 
-    async def serve(self) -> None:
-        await self.websocket.accept()
-        if not self.registry.add(self):
-            message = f"the server already holds {self.registry.max_sessions} sessions (SAM3_WS_MAX_SESSIONS); retry later"
-            await self.send(ErrorEvent(message=message, code="too_many_sessions"))
-            await self._close(1013, "too many sessions")
-            return
-        try:
-            await self.send(proto.SessionCreated(session_id=self.session.session_id,
-                                                 idle_ttl_s=self.settings.ws_idle_ttl_s))
-            while not self._closed:
-                frame = await self._receive()
-                if frame is not None:
-                    await self._handle(frame, time.perf_counter())
-        except WebSocketDisconnect:
-            pass
-        finally:
-            self._closed = True
-            self.registry.release(self.session.session_id)
+    def created_event(self) -> proto.SessionCreated:
+        return proto.SessionCreated(session_id=self.session.session_id, idle_ttl_s=self.settings.ws_idle_ttl_s)
 
-    async def _receive(self) -> str | bytes | None:
-        try:
-            message = await asyncio.wait_for(self.websocket.receive(), timeout=self.settings.ws_idle_ttl_s)
-        except asyncio.TimeoutError:
-            await self.shutdown(1000, "idle")
-            return None
-        if message["type"] == "websocket.disconnect":
-            self._closed = True
-            return None
-        text = message.get("text")
-        return text if text is not None else message.get("bytes")
+    def parse(self, text: str):
+        return proto.parse_message(text)
 
-    async def _handle(self, frame: str | bytes, started: float) -> None:
-        """Dispatch one message; every failure becomes an error event and the socket stays open."""
-        try:
-            message = proto.parse_message(frame)
-            await getattr(self, f"on_{message.type}")(message, started)
-        except ProtocolError as exc:
-            await self.send(ErrorEvent(message=exc.message, code=exc.code))
-        except Sam3Error as exc:
-            await self.send(ErrorEvent(message=exc.message, code=exc.code, field=exc.field))
-        except Exception:
-            log.exception("WebSocket session %s: unexpected error", self.session.session_id)
-            await self.send(ErrorEvent(message="internal error; the traceback is in the server log",
-                                       code="internal_error"))
-
-    async def send(self, event: proto._Event) -> None:
-        if self._closed:
-            return
-        try:
-            await self.websocket.send_json(event.dump())
-        except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away mid-answer
-            self._closed = True
-
-    async def shutdown(self, code: int, reason: str) -> None:
-        """Say why, then close (idle timeout, client's close, server shutdown)."""
-        await self.send(proto.SessionClosed(reason=reason))
-        await self._close(code, reason)
-
-    async def _close(self, code: int, reason: str) -> None:
-        if not self._closed:
-            self._closed = True
-            try:
-                await self.websocket.close(code=code, reason=reason)
-            except (RuntimeError, OSError):
-                pass
+    async def on_binary(self, data: bytes, started: float) -> None:
+        """Seed 000's clients may send their JSON in binary frames: parsed the same way."""
+        message = proto.parse_message(data)
+        await getattr(self, f"on_{message.type}")(message, started)
 
     # ------------------------------------------------------------------------------------------ handlers
     async def on_init(self, message: proto.InitMessage, started: float) -> None:
@@ -157,7 +97,7 @@ class Connection:
         self.registry.remember_image(image)
         self.session.load(image)
         await self.send(proto.ImageLoaded(width=image.width, height=image.height, image_id=image.key,
-                                          object_id=self.session.current, latency_ms=_ms(started)))
+                                          object_id=self.session.current, latency_ms=ms_since(started)))
 
     async def _pixels(self, message: proto.InitMessage) -> np.ndarray | PreparedImage:
         if message.image_id:
@@ -219,7 +159,7 @@ class Connection:
         return proto.SegmentationResult(
             mask=MASK_ENCODERS[self.session.mask_format](mask), score=round(score, 5), num_points=len(target.points),
             box=box, area=area, object_id=target.object_id, image_id=image.key,
-            mask_format=self.session.mask_format, latency_ms=_ms(started))
+            mask_format=self.session.mask_format, latency_ms=ms_since(started))
 
     async def on_text(self, message: proto.TextMessage, started: float) -> None:
         image = self.session.require_image()
@@ -236,7 +176,7 @@ class Connection:
             text=text, num_masks=result.num_masks, masks=[encode(mask) for mask in result.masks],
             scores=[round(float(s), 5) for s in result.scores],
             boxes=[[round(float(v), 2) for v in box] for box in result.boxes],
-            image_id=image.key, mask_format=self.session.mask_format, latency_ms=_ms(started))
+            image_id=image.key, mask_format=self.session.mask_format, latency_ms=ms_since(started))
 
     async def on_new_object(self, message: proto.NewObjectMessage, started: float) -> None:
         self.session.require_image()
