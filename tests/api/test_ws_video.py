@@ -131,6 +131,19 @@ def test_a_text_concept_adds_every_instance_and_they_are_tracked(client, clip_id
         assert all(sorted(o["object_id"] for o in f["objects"]) == [1, 2, 3] for f in frames)
 
 
+def test_undoing_a_click_on_a_concept_object_keeps_the_object(client, clip_id):
+    with session(client) as (ws, _):
+        opened(ws, clip_id)
+        ws.send_json({"type": "text", "frame": 2, "text": "square"})
+        found = ws.receive_json()
+        target = found["object_ids"][0]
+        click(ws, 2, 5, 5, object_id=target)
+        ws.send_json({"type": "undo", "object_id": target})
+        undone = ws.receive_json()
+        assert undone["type"] == "prompt_result" and target in [o["object_id"] for o in undone["objects"]]
+        assert_still_open(ws)  # and no object_removed came before the pong
+
+
 def test_new_object_rename_remove_and_reset(client, clip_id):
     with session(client) as (ws, _):
         opened(ws, clip_id)

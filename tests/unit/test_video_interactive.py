@@ -94,6 +94,16 @@ def test_undoing_an_objects_last_prompt_removes_it_and_reset_clears_everything(v
     assert not video.objects and not video.results and video.propagation().done
 
 
+def test_undoing_a_click_on_a_concept_object_brings_back_the_mask_it_was_found_with(video):
+    [found, _], result = video.add_concept(2, "cat", 0.5, next_id=1)
+    concept_mask = {o.object_id: o.mask["counts"] for o in result.objects}[found]
+    clicked = video.prompt(found, 2, points=[[5, 5]], labels=[1])
+    assert {o.object_id: o.mask["counts"] for o in clicked.objects}[found] != concept_mask, "the click refines it"
+    restored = video.clear_prompt(found, 2)
+    assert found in video.objects, "undoing the click must not remove an object the concept found"
+    assert {o.object_id: o.mask["counts"] for o in restored.objects}[found] == concept_mask
+
+
 def test_the_engine_runs_interactive_calls_and_propagation_on_its_model_thread(engine):
     import asyncio
 

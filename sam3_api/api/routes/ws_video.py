@@ -6,7 +6,8 @@ Client -> server (frames are indices 0 .. frame_count - 1 of the opened video; x
     itself as one binary message: decoded into a private copy, deleted with the session
   {"type": "click", "frame": 0, "x": 120, "y": 80, "label": 1, "object_id"?}   adds a point (1 positive, 0 negative)
   {"type": "box", "frame": 0, "x1", "y1", "x2", "y2", "object_id"?}            sets the object's box on that frame
-  {"type": "undo", "object_id"?}            takes back the object's last point or box (on whatever frame)
+  {"type": "undo", "object_id"?}            takes back the object's last point or box (on whatever frame); an object a
+                                            concept found falls back to the mask it was found with
   {"type": "text", "frame": 0, "text": "cat", "confidence_threshold"?: 0.5}    every instance becomes an object
   {"type": "new_object"}                    a fresh object_id, current from now on
   {"type": "remove_object", "object_id": 2} / {"type": "rename_object", "object_id": 2, "label": "dog"}

@@ -66,16 +66,18 @@ class InteractiveVideo:
         """Set the object's prompt on `frame` (replacing its earlier one there); that frame's masks."""
         state = self.objects.setdefault(object_id, ObjectState(object_id, label="object"))
         prompt = ObjectPrompt(object_id, frame, box=box, points=points, labels=labels)
-        state.prompts[frame], state.masks = prompt, {k: v for k, v in state.masks.items() if k != frame}
+        # A concept object's mask on this frame stays in its state, overridden by the prompt: undo brings it back.
+        state.prompts[frame] = prompt
         self._as_conditioning(object_id, frame)
         tracked = self.tracker.add(prompt, self._frame_features(frame))
         return self._record(frame, tracked)
 
     def clear_prompt(self, object_id: int, frame: int) -> FrameResult:
-        """Remove the object's prompt on `frame` (the last undo); the object goes when no prompt is left."""
+        """Remove the object's prompt on `frame` (the last undo): a concept object falls back to the mask it was
+        found with there; an object with no prompt and no such mask left goes."""
         state = self.objects[object_id]
-        state.prompts.pop(frame, None)
-        state.masks.pop(frame, None)
+        if state.prompts.pop(frame, None) is None:
+            state.masks.pop(frame, None)
         self.results.get(frame, {}).pop(object_id, None)
         if not state.prompts and not state.masks:
             self.remove(object_id)
