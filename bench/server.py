@@ -43,6 +43,7 @@ REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
 from sam3_api.config import Settings  # noqa: E402
+from bench.inprocess import receive  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.media.video import AnnotatedVideoWriter  # noqa: E402
 
@@ -125,31 +126,22 @@ def clicks(ws_url: str, image: bytes, count: int, rng: random.Random) -> list[fl
     from websockets.sync.client import connect
 
     with connect(ws_url, max_size=None, open_timeout=60) as ws:
-        _receive(ws, "session_created")
+        receive(ws, "session_created")
         ws.send(json.dumps({"type": "init", "image": base64.b64encode(image).decode()}))
-        loaded = _receive(ws, "image_loaded")
+        loaded = receive(ws, "image_loaded")
         timings = []
         for i in range(count + 3):
             if i % 8 == 0:
                 ws.send(json.dumps({"type": "reset"}))
-                _receive(ws, "points_cleared")
+                receive(ws, "points_cleared")
             click = {"type": "click", "x": rng.uniform(0, loaded["width"] - 1),
                      "y": rng.uniform(0, loaded["height"] - 1), "label": 1}
             started = time.perf_counter()
             ws.send(json.dumps(click))
-            _receive(ws, "segmentation_result")
+            receive(ws, "segmentation_result")
             if i >= 3:  # three warm-up clicks
                 timings.append((time.perf_counter() - started) * 1000)
         return timings
-
-
-def _receive(ws, kind: str) -> dict:
-    while True:
-        event = json.loads(ws.recv())
-        if event["type"] == kind:
-            return event
-        if event["type"] == "error":
-            raise RuntimeError(f"server error: {event}")
 
 
 class HeavyLoad:

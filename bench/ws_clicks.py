@@ -21,7 +21,6 @@ import json
 import os
 import random
 import sys
-import threading
 import time
 from pathlib import Path
 
@@ -32,7 +31,7 @@ sys.path.insert(0, str(REPO))
 
 from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
-from sam3_api.main import create_app  # noqa: E402
+from bench.inprocess import receive, start_server  # noqa: E402
 
 DEFAULT_IMAGE = REPO / "static" / "samples" / "chelsea.png"
 
@@ -49,33 +48,6 @@ def parse_args() -> argparse.Namespace:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--load-timeout", type=float, default=1800.0)
     return parser.parse_args()
-
-
-def start_server(settings: Settings):
-    """uvicorn serving create_app(settings) on a free 127.0.0.1 port, in a background thread."""
-    import uvicorn
-
-    app = create_app(settings)
-    config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning", ws_max_size=64 * 1024**2)
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return app, server, thread, f"ws://127.0.0.1:{port}/ws/realtime"
-
-
-def receive(ws, kind: str) -> dict:
-    """Next event of `kind`, skipping others (point_added); an error event aborts the run."""
-    while True:
-        event = json.loads(ws.recv())
-        if event["type"] == kind:
-            return event
-        if event["type"] == "error":
-            raise RuntimeError(f"server error: {event}")
 
 
 def timed_clicks(ws, count: int, width: int, height: int, rng: random.Random) -> tuple[list[float], list[float]]:
@@ -134,7 +106,8 @@ def main() -> None:
     settings = Settings(model=args.model, **overrides)
     if args.full:
         settings = Settings(model=str(ensure_full_size_checkpoint(settings.cache_dir)), **overrides)
-    app, server, thread, url = start_server(settings)
+    app, server, thread, host = start_server(settings)
+    url = f"ws://{host}/ws/realtime"
     try:
         status = app.state.engine.wait_ready(timeout=args.load_timeout)
         if not status.ready:

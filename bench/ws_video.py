@@ -22,7 +22,6 @@ import os
 import statistics
 import sys
 import tempfile
-import threading
 import time
 import urllib.request
 from pathlib import Path
@@ -34,7 +33,7 @@ sys.path.insert(0, str(REPO))
 
 from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
-from sam3_api.main import create_app  # noqa: E402
+from bench.inprocess import start_server  # noqa: E402
 from sam3_api.media.video import AnnotatedVideoWriter  # noqa: E402
 
 
@@ -70,23 +69,6 @@ def write_clip(path: Path, frames: int, width: int, height: int) -> Path:
                 frame[y:y + 50, x:x + 50] = (60 + 12 * k, 255 - 10 * k, 120)
             writer.write(frame)
     return path
-
-
-def start_server(settings: Settings):
-    """uvicorn serving create_app(settings) on a free 127.0.0.1 port, in a background thread."""
-    import uvicorn
-
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                          ws_max_size=64 * 1024**2))
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    while not server.started:
-        if not thread.is_alive():
-            raise RuntimeError("uvicorn did not start")
-        time.sleep(0.05)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return app, server, thread, f"127.0.0.1:{port}"
 
 
 def upload(host: str, clip: Path) -> tuple[dict, float]:

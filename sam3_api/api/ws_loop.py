@@ -16,7 +16,7 @@ import time
 from fastapi import WebSocket, WebSocketDisconnect
 
 from ..errors import Sam3Error
-from .ws_protocol import ErrorEvent, ProtocolError, SessionClosed, _Event
+from .ws_protocol import ErrorEvent, Pong, ProtocolError, SessionClosed, _Event
 
 log = logging.getLogger(__name__)
 
@@ -113,6 +113,13 @@ class SocketLoop:
                 await self.websocket.send_json(event.dump())
             except (WebSocketDisconnect, RuntimeError, OSError):  # the client went away mid-answer
                 self._closed = True
+
+    # Both protocols' ping and close.
+    async def on_ping(self, message, started: float) -> None:
+        await self.send(Pong())
+
+    async def on_close(self, message, started: float) -> None:
+        await self.shutdown(1000, "closed by client")
 
     async def shutdown(self, code: int, reason: str) -> None:
         """Say why, then close (idle timeout, the client's close, server shutdown)."""

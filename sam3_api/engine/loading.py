@@ -11,7 +11,10 @@ from __future__ import annotations
 import logging
 import os
 import threading
-from typing import Callable, Iterator, TypeVar
+from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+
+if TYPE_CHECKING:
+    from ..config import Settings
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -7,7 +7,6 @@ one frame step at a time, every finished frame persisted under SAM3_DATA_DIR; re
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse

@@ -212,12 +212,6 @@ class Connection(SocketLoop):
         await self.send(proto.OptionsSet(mask_format=self.session.mask_format,
                                          mask_threshold=self.session.mask_threshold))
 
-    async def on_ping(self, message: proto.PingMessage, started: float) -> None:
-        await self.send(proto.Pong())
-
-    async def on_close(self, message: proto.CloseMessage, started: float) -> None:
-        await self.shutdown(1000, "closed by client")
-
 
 def _registry(app: FastAPI) -> SessionRegistry:
     registry = getattr(app.state, "ws_sessions", None)

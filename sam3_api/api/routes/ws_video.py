@@ -269,12 +269,6 @@ class VideoConnection(SocketLoop):
         await self.send(proto.Exported(job_id=job.job_id, frames=info.frame_count, links=job_out(job).links,
                                        latency_ms=ms_since(started)))
 
-    async def on_ping(self, message: proto.PingMessage, started: float) -> None:
-        await self.send(proto.Pong())
-
-    async def on_close(self, message: proto.CloseMessage, started: float) -> None:
-        await self.shutdown(1000, "closed by client")
-
 
 def video_sessions(app: FastAPI) -> VideoSessionRegistry:
     registry = getattr(app.state, "ws_video_sessions", None)
