@@ -60,6 +60,8 @@ def test_a_reconnected_page_sends_the_image_again_when_the_server_forgot_its_ima
     open_with_cat(page, live_server)
     # As after a replica died: the server the page reconnects to does not know the image_id it holds.
     page.evaluate("() => { window.sam3App.state.imageId = '0'.repeat(64); window.sam3App.state.ws.close(); }")
+    # The status still says "ready" from the first load until the close is seen: wait for the reconnect first.
+    expect(page.get_by_test_id("status")).to_contain_text("reconnecting")
     expect(page.get_by_test_id("status")).to_contain_text(re.compile(f"Image {WIDTH}×{HEIGHT} ready"), timeout=15_000)
     inits = frames.sent_of("init")
     assert [("image_id" in m, "image" in m) for m in inits[-2:]] == [(True, False), (False, True)], inits

@@ -250,6 +250,8 @@ def test_a_reconnected_page_uploads_the_video_again_when_the_server_no_longer_ho
     open_video(page, live_server, clip)
     # As after a replica died: the server the page reconnects to does not know the video_id it holds.
     page.evaluate("() => { window.sam3Video.state.video.video_id = '0'.repeat(32); window.sam3Video.state.ws.close(); }")
+    # The status still says "ready" from the first open until the close is seen: wait for the reconnect first.
+    expect(page.get_by_test_id("video-status")).to_contain_text("reconnecting")
     expect(page.get_by_test_id("video-status")).to_contain_text(f"{FRAMES} frames, ready", timeout=15_000)
     assert [e["code"] for e in frames.received_of("error")] == ["not_found"]
     opens = frames.sent_of("open")
