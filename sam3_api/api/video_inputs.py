@@ -71,3 +71,19 @@ async def video_from_url(url: str, target: Path, settings: Settings) -> Path:
                            allow_hosts=settings.url_allow_hosts)
     await asyncio.to_thread(target.write_bytes, data)
     return target
+
+
+async def video_from_json(video_base64: str | None, video_url: str | None, target: Path, settings: Settings) -> Path:
+    """A JSON body's video: exactly one of video_base64 / video_url, written to `target`."""
+    if bool(video_base64) == bool(video_url):
+        raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
+                           field="video_base64")
+    if video_base64:
+        return await video_from_base64(video_base64, target, settings)
+    return await video_from_url(video_url, target, settings)
+
+
+def validation_message(exc) -> str:
+    """A pydantic ValidationError as one line: `location: problem; ...` (the body itself is `body`)."""
+    return "; ".join(f"{'.'.join(str(item) for item in error['loc']) or 'body'}: {error['msg']}"
+                     for error in exc.errors(include_url=False))

@@ -18,7 +18,7 @@ from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
 from ...jobs.render import VIDEO_FILE
 from ...jobs.submit import discard, incoming_dir, submit_video_job
 from ..deps import SettingsDep
-from ..video_inputs import video_from_base64, video_from_upload, video_from_url
+from ..video_inputs import validation_message, video_from_json, video_from_upload
 from ..video_schemas import VideoJobJson, VideoJobOut, VideoJobParams
 from ..video_stream import frame_lines, job_events, job_out, runner_of
 from ..schemas import ErrorResponse
@@ -66,23 +66,9 @@ async def _read_submission(request: Request, source: Path, settings) -> dict:
             return params.model_dump()
         body = VideoJobJson.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise InvalidPrompt(_validation_message(exc)) from None
-    if bool(body.video_base64) == bool(body.video_url):
-        raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
-                           field="video_base64")
-    if body.video_base64:
-        await video_from_base64(body.video_base64, source, settings)
-    else:
-        await video_from_url(body.video_url, source, settings)
+        raise InvalidPrompt(validation_message(exc)) from None
+    await video_from_json(body.video_base64, body.video_url, source, settings)
     return body.model_dump(exclude={"video_base64", "video_url"})
-
-
-def _validation_message(exc: ValidationError) -> str:
-    parts = []
-    for error in exc.errors(include_url=False):
-        location = ".".join(str(item) for item in error["loc"]) or "body"
-        parts.append(f"{location}: {error['msg']}")
-    return "; ".join(parts)
 
 
 @router.get("", summary="List video jobs")

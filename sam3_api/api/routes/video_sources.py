@@ -24,7 +24,7 @@ from ...media.images import encode_jpeg
 from ...media.video import FrameSelection, FrameStore, VideoInfo
 from ..deps import SettingsDep
 from ..schemas import ErrorResponse
-from ..video_inputs import video_from_base64, video_from_upload, video_from_url
+from ..video_inputs import validation_message, video_from_json, video_from_upload
 from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
 
 router = APIRouter(tags=["interactive video"])
@@ -78,15 +78,8 @@ async def _read_upload(request: Request, target: Path, settings) -> FrameSelecti
             return FrameSelection(params.start_frame, params.end_frame, params.frame_stride)
         body = VideoUploadJson.model_validate_json(await request.body())
     except ValidationError as exc:
-        raise InvalidPrompt("; ".join(f"{'.'.join(map(str, e['loc'])) or 'body'}: {e['msg']}"
-                                      for e in exc.errors(include_url=False))) from None
-    if bool(body.video_base64) == bool(body.video_url):
-        raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
-                           field="video_base64")
-    if body.video_base64:
-        await video_from_base64(body.video_base64, target, settings)
-    else:
-        await video_from_url(body.video_url, target, settings)
+        raise InvalidPrompt(validation_message(exc)) from None
+    await video_from_json(body.video_base64, body.video_url, target, settings)
     return FrameSelection(body.start_frame, body.end_frame, body.frame_stride)
 
 
