@@ -148,8 +148,10 @@ def test_a_decode_past_its_deadline_is_killed_and_answered_413(clip, tmp_path):
 
 
 def test_the_decoder_memory_limit_stops_a_frame_too_big_to_decode(tmp_path, clip):
-    big = videos.write_flat_mjpeg_avi(tmp_path / "8k.avi", (7680, 4320))
-    limits = VideoLimits(max_pixels=10**9, decoder_memory_bytes=300 * 1024**2)
+    # The limit is the setting's minimum (512 MiB): the decoder process alone takes ~270 MB of address space,
+    # so a lower one left too little room for the normal clip below. One 16384x8192 frame needs ~600 MB.
+    big = videos.write_flat_mjpeg_avi(tmp_path / "16k.avi", (16384, 8192))
+    limits = VideoLimits(max_pixels=10**9, decoder_memory_bytes=512 * 1024**2)
     error = refused(VideoTooLarge, big, tmp_path / "a", limits)
     assert "SAM3_VIDEO_DECODER_MEMORY_BYTES" in error.message
     assert decode_video(clip, tmp_path / "b", limits).frame_count == 48  # the limit leaves room for normal work
