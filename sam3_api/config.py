@@ -152,3 +152,12 @@ class Settings(BaseSettings):
     @property
     def is_dev_model(self) -> bool:
         return self.model == DEV_MODEL_NAME
+
+    # --- batch labeling jobs (issue 18): archives and folders of images ---
+    batch_max_images: int = Field(10_000, ge=1, le=1_000_000, description="Images in one batch job: 413 beyond.")
+    batch_max_archive_members: int = Field(50_000, ge=1, le=10_000_000,
+                                           description="Entries an archive or image_dir may hold (files, folders, "
+                                                       "skipped ones): 413 beyond, counted before reading.")
+    batch_max_archive_bytes: int = Field(4 * 1024**3, ge=1024,
+                                         description="Uncompressed bytes of an archive (declared and counted): "
+                                                     "413 beyond, before it is expanded.")

@@ -136,3 +136,16 @@ class RateLimited(Sam3Error):
     def __init__(self, message: str, *, retry_after_s: int):
         super().__init__(message, headers={"Retry-After": str(retry_after_s)})
 
+
+
+class InvalidArchive(Sam3Error):
+    """An archive of images is unreadable or unsafe: a member named with `..` or an absolute path, a link, a device."""
+
+    code = "invalid_archive"
+
+
+class BatchTooLarge(Sam3Error):
+    """A batch's archive or folder has more entries, images or uncompressed bytes than the SAM3_BATCH_* limits."""
+
+    status_code = 413
+    code = "batch_too_large"

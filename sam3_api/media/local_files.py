@@ -21,37 +21,45 @@ _NOT_CONFIGURED = ("image_path is switched off on this server: the operator can 
 
 def read_file_under_root(root: Path | str | None, name: str, *, max_bytes: int) -> bytes:
     """The bytes of `name` below `root`; PathNotAllowed (403), NotFound (404) or ImageTooLarge (413)."""
-    if root is None or not str(root).strip():
-        raise PathNotAllowed(_NOT_CONFIGURED, field="image_path")
-    try:
-        base = Path(root).resolve(strict=True)
-    except OSError:
-        raise PathNotAllowed(_NOT_CONFIGURED + f" (SAM3_IMAGE_ROOT {str(root)!r} does not exist)",
-                             field="image_path") from None
-    target = _resolve_inside(base, name)
+    _, target = resolve_under_root(root, name)
     return _read_regular_file(target, name, max_bytes)
 
 
-def _outside(name: str) -> PathNotAllowed:
-    return PathNotAllowed(f"image_path {name!r} is outside the directory this server may read (SAM3_IMAGE_ROOT); "
-                          "name a file below it, e.g. 'photos/cat.jpg'", field="image_path")
+def resolve_under_root(root: Path | str | None, name: str, *, field: str = "image_path") -> tuple[Path, Path]:
+    """(the resolved root, the resolved `name` below it), every symlink followed; raises as read_file_under_root.
+
+    `field` names the request field in the messages (image_path, a batch job's image_dir).
+    """
+    if root is None or not str(root).strip():
+        raise PathNotAllowed(_NOT_CONFIGURED.replace("image_path", field, 1), field=field)
+    try:
+        base = Path(root).resolve(strict=True)
+    except OSError:
+        raise PathNotAllowed(_NOT_CONFIGURED.replace("image_path", field, 1)
+                             + f" (SAM3_IMAGE_ROOT {str(root)!r} does not exist)", field=field) from None
+    return base, _resolve_inside(base, name, field)
 
 
-def _resolve_inside(base: Path, name: str) -> Path:
+def _outside(name: str, field: str) -> PathNotAllowed:
+    return PathNotAllowed(f"{field} {name!r} is outside the directory this server may read (SAM3_IMAGE_ROOT); "
+                          "name a path below it, e.g. 'photos/cat.jpg'", field=field)
+
+
+def _resolve_inside(base: Path, name: str, field: str) -> Path:
     if not name or "\x00" in name:
-        raise PathNotAllowed("image_path is empty or contains a NUL character", field="image_path")
+        raise PathNotAllowed(f"{field} is empty or contains a NUL character", field=field)
     candidate = PurePath(name)
     if ".." in candidate.parts:
-        raise _outside(name)
+        raise _outside(name, field)
     joined = Path(candidate) if candidate.is_absolute() else base / candidate
     try:
         resolved = joined.resolve(strict=True)
     except FileNotFoundError:
-        raise NotFound(f"image_path {name!r} does not exist below SAM3_IMAGE_ROOT", field="image_path") from None
+        raise NotFound(f"{field} {name!r} does not exist below SAM3_IMAGE_ROOT", field=field) from None
     except (OSError, RuntimeError):  # a symlink loop, a permission problem: never a 500
-        raise _outside(name) from None
+        raise _outside(name, field) from None
     if not resolved.is_relative_to(base):
-        raise _outside(name)
+        raise _outside(name, field)
     return resolved
 
 
@@ -61,7 +69,7 @@ def _read_regular_file(path: Path, name: str, max_bytes: int) -> bytes:
     try:
         descriptor = os.open(path, flags)
     except OSError:
-        raise _outside(name) from None
+        raise _outside(name, "image_path") from None
     info = os.fstat(descriptor)
     if not stat.S_ISREG(info.st_mode):
         os.close(descriptor)
