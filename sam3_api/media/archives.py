@@ -114,7 +114,6 @@ def _check_zip_member(info: zipfile.ZipInfo) -> None:
 def _zip_entry_count(handle: BinaryIO) -> int | None:
     """The entry count of the zip's end record (zip64 too), read before zipfile parses every entry."""
     size = handle.seek(0, os.SEEK_END)
-    tail = b""
     for tail_size in (_EOCD.size + _ZIP64_LOCATOR.size, _EOCD.size + _ZIP64_LOCATOR.size + 0xFFFF):  # no comment first
         handle.seek(max(0, size - tail_size))
         tail = handle.read()
@@ -134,30 +133,33 @@ def _zip_entry_count(handle: BinaryIO) -> int | None:
 
 
 def _read_zip_member(archive, info, name, limits, total) -> SourceImage:
+    """The member's bytes, or its own error: over the per-image cap, corrupt, longer than it declared."""
     size = info.file_size
     if size > limits.max_image_bytes:
         return _too_large(name, size, limits)
     try:
         with archive.open(info) as member:
-            data = _read_counted(member, name, size, total)
+            data = _read_counted(member, size, total)
     except BatchTooLarge:
         raise
     except _CORRUPT as exc:
         return SourceImage(name, error=InvalidImage(f"archive member {name!r} is corrupt ({exc})", field="archive"))
-    return SourceImage(name, data=data) if isinstance(data, bytes) else data
+    if data is None:
+        return SourceImage(name, error=InvalidImage(
+            f"archive member {name!r} holds more bytes than its declared size {size}; the archive is corrupt",
+            field="archive"))
+    return SourceImage(name, data=data)
 
 
-def _read_counted(member: BinaryIO, name: str, size: int, total: "_Total"):
-    """Read at most the declared size + 1 byte, counting every byte against the archive's total."""
+def _read_counted(member: BinaryIO, size: int, total: "_Total") -> bytes | None:
+    """At most the declared size (None when there is more), every byte counted against the archive's total."""
     chunks, got = [], 0
     while chunk := member.read(min(_CHUNK, size + 1 - got)):
         got += len(chunk)
         total.add(len(chunk))
-        chunks.append(chunk)
         if got > size:
-            return SourceImage(name, error=InvalidImage(
-                f"archive member {name!r} holds more bytes than its declared size {size}; the archive is corrupt",
-                field="archive"))
+            return None
+        chunks.append(chunk)
     return b"".join(chunks)
 
 

@@ -251,3 +251,11 @@ def test_a_zip_with_a_comment_after_its_end_record_is_read():
         archive.comment = b"made by a scanner " * 100
     out.seek(0)
     assert read_all(out) == IMAGES
+
+
+def test_reading_a_member_stops_past_its_declared_size_and_past_the_archive_cap():
+    # zipfile itself stops at the declared size; this counting is the second line of defence, tested alone
+    assert archives._read_counted(io.BytesIO(b"x" * 10), 10, archives._Total(100)) == b"x" * 10
+    assert archives._read_counted(io.BytesIO(b"x" * 10), 5, archives._Total(100)) is None
+    with pytest.raises(BatchTooLarge):
+        archives._read_counted(io.BytesIO(b"x" * 10), 10, archives._Total(9))
