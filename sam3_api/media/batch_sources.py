@@ -63,6 +63,16 @@ def safe_member_name(raw: str) -> str:
     return "/".join(parts)
 
 
+def clean_file_name(raw: str, default: str = "image") -> str:
+    """A client-given name (an upload's filename, a URL's path) as a safe relative file_name, never refused:
+    backslashes become `/`, empty, `.` and `..` parts, drive letters and control characters are dropped."""
+    text = "".join(char for char in raw.replace("\\", "/") if char.isprintable())
+    parts = [part for part in text.split("/") if part not in ("", ".", "..")]
+    if parts and len(parts[0]) == 2 and parts[0][1] == ":":
+        parts = parts[1:]
+    return "/".join(parts) or default
+
+
 def skip_reason(file_name: str) -> str | None:
     """Why a file is not an image of the batch (None: it is one)."""
     path = PurePosixPath(file_name)

@@ -16,7 +16,7 @@ from PIL import Image
 from sam3_api.errors import BatchTooLarge, ImageTooLarge, InvalidArchive, InvalidImage
 from sam3_api.media import archives
 from sam3_api.media.archives import iter_archive_images, list_archive
-from sam3_api.media.batch_sources import BatchLimits
+from sam3_api.media.batch_sources import BatchLimits, clean_file_name
 
 LIMITS = BatchLimits(max_images=100, max_members=1000, max_total_bytes=10 * 1024**2, max_image_bytes=1024**2)
 BOMB_BYTES = 20 * 1024**2  # zeros: deflate makes ~20 KB of them, twice the 10 MiB cap once expanded
@@ -259,3 +259,10 @@ def test_reading_a_member_stops_past_its_declared_size_and_past_the_archive_cap(
     assert archives._read_counted(io.BytesIO(b"x" * 10), 5, archives._Total(100)) is None
     with pytest.raises(BatchTooLarge):
         archives._read_counted(io.BytesIO(b"x" * 10), 10, archives._Total(9))
+
+
+@pytest.mark.parametrize("raw, clean", [("../../a.jpg", "a.jpg"), ("/etc/x.png", "etc/x.png"),
+                                        ("C:\\d\\e.jpg", "d/e.jpg"), ("a/./b\x00\n.jpg", "a/b.jpg"), ("..", "image"),
+                                        ("", "image")])
+def test_a_client_given_file_name_is_cleaned_into_a_relative_path(raw, clean):
+    assert clean_file_name(raw) == clean

@@ -190,3 +190,14 @@ def test_a_ring_mask_keeps_its_hole_in_rle_and_loses_it_in_polygons(tmp_path):
 def test_an_unknown_format_is_refused_before_anything_is_written(arguments):
     with pytest.raises(ValueError, match="must be one of"):
         export_chunks(records=iter(()), categories=CATEGORIES, **arguments)
+
+
+@pytest.mark.parametrize("export_format", ["yolo", "masks"])
+def test_zip_member_names_never_leave_the_folder_they_are_extracted_to(export_format):
+    records = [{"file_name": name, "width": 4, "height": 4, "annotations": []}
+               for name in ("../../evil.jpg", "/etc/cron.jpg", "C:\\windows\\x.png", "ok/./y.png")]
+    names = sorted(read_zip(export(export_format, records)))
+    assert not any(".." in name.split("/") or name.startswith("/") or ":" in name for name in names)
+    folder = "labels" if export_format == "yolo" else "classes"
+    suffix = ".txt" if export_format == "yolo" else ".png"
+    assert {f"{folder}/{stem}{suffix}" for stem in ("evil", "etc/cron", "windows/x", "ok/y")} <= set(names)

@@ -10,6 +10,7 @@ from pathlib import PurePosixPath
 import numpy as np
 from pycocotools import mask as coco_mask
 
+from sam3_api.media.batch_sources import clean_file_name
 from sam3_api.media.masks import mask_to_box, mask_to_outer_contours, rle_to_mask
 
 
@@ -78,7 +79,9 @@ class OutputNames:
         self.left_out: list[str] = []
 
     def __call__(self, file_name: str) -> str | None:
-        name = PurePosixPath(file_name).with_suffix(self.suffix).as_posix()
+        # file_names are made safe where they enter a job; cleaning them again here keeps `..` and absolute
+        # paths out of the zips we hand out, whatever a record holds (users extract them)
+        name = PurePosixPath(clean_file_name(file_name)).with_suffix(self.suffix).as_posix()
         if name in self.used:
             self.left_out.append(file_name)
             return None
