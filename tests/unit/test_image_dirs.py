@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+
 import pytest
 
 from sam3_api.errors import BatchTooLarge, ImageTooLarge, NotFound, PathNotAllowed
@@ -56,12 +58,14 @@ def test_links_out_of_the_root_are_skipped_and_links_inside_it_are_kept(root, tm
     (root / "set" / "alias.jpg").symlink_to(root / "other" / "e.jpg")
     (root / "set" / "etc").symlink_to("/etc")
     (root / "set" / "again").symlink_to(root / "other")
+    os.mkfifo(root / "set" / "pipe.jpg")  # reading it would block: it is never opened
     listing = list_image_dir(root, "set", LIMITS)
     assert "alias.jpg" in listing.file_names and "escape.jpg" not in listing.file_names
     assert not any(name.startswith(("etc/", "again/")) for name in listing.file_names)
     reasons = {skip.file_name: skip.reason for skip in listing.skipped}
     assert "outside SAM3_IMAGE_ROOT" in reasons["escape.jpg"]
     assert "not followed" in reasons["etc"] and "not followed" in reasons["again"]
+    assert reasons["pipe.jpg"] == "not a regular file"
 
 
 def test_a_file_swapped_for_a_link_out_of_the_root_after_listing_fails_alone(root, tmp_path):
