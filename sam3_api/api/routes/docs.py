@@ -23,6 +23,13 @@ OAUTH2_REDIRECT_URL = "/docs/oauth2-redirect"
 ASSETS_URL = "/docs/assets"
 # validatorUrl: Swagger UI would otherwise show a badge image fetched from validator.swagger.io.
 SWAGGER_UI_PARAMETERS = {"validatorUrl": None}
+# The pages may load and call this origin only. ReDoc's side menu always shows Redocly's logo from
+# cdn.redoc.ly (it hides the image when that fails): this policy keeps the browser from even trying, and
+# catches any later asset version that would reach out. The inline allowances are the two bundles' own needs
+# (FastAPI's inline start-up script, inline styles of both); ReDoc runs its search in a blob: worker.
+CONTENT_SECURITY_POLICY = ("default-src 'self'; script-src 'self' 'unsafe-inline'; style-src 'self' 'unsafe-inline'; "
+                           "img-src 'self' data: blob:; font-src 'self' data:; worker-src 'self' blob:; "
+                           "frame-ancestors 'self'")
 
 router = APIRouter()
 router.mount(ASSETS_URL, StaticFiles(packages=[("fastapi_offline", "static")]), name="docs-assets")
@@ -33,14 +40,19 @@ def _root(request: Request) -> str:
     return request.scope.get("root_path", "").rstrip("/")
 
 
+def _confined(page: HTMLResponse) -> HTMLResponse:
+    page.headers["Content-Security-Policy"] = CONTENT_SECURITY_POLICY
+    return page
+
+
 async def swagger_ui(request: Request) -> HTMLResponse:
     root = _root(request)
-    return get_swagger_ui_html(
+    return _confined(get_swagger_ui_html(
         openapi_url=root + request.app.openapi_url, title=f"{request.app.title} - Swagger UI",
         swagger_js_url=f"{root}{ASSETS_URL}/swagger-ui-bundle.js", swagger_css_url=f"{root}{ASSETS_URL}/swagger-ui.css",
         swagger_favicon_url=f"{root}{ASSETS_URL}/favicon.png", oauth2_redirect_url=root + OAUTH2_REDIRECT_URL,
         swagger_ui_parameters={**SWAGGER_UI_PARAMETERS, **(request.app.swagger_ui_parameters or {})},
-    )
+    ))
 
 
 async def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
@@ -49,11 +61,11 @@ async def swagger_ui_oauth2_redirect(request: Request) -> HTMLResponse:
 
 async def redoc(request: Request) -> HTMLResponse:
     root = _root(request)
-    return get_redoc_html(
+    return _confined(get_redoc_html(
         openapi_url=root + request.app.openapi_url, title=f"{request.app.title} - ReDoc",
         redoc_js_url=f"{root}{ASSETS_URL}/redoc.standalone.js", redoc_favicon_url=f"{root}{ASSETS_URL}/favicon.png",
         with_google_fonts=False,
-    )
+    ))
 
 
 router.add_route(DOCS_URL, swagger_ui, include_in_schema=False)
