@@ -1,8 +1,8 @@
 """/docs (Swagger UI) and /redoc (ReDoc) in a real Chromium with every other host cut off.
 
 The server is reached by a name (docs.sam3.test, mapped to 127.0.0.1 inside Chromium) rather than 127.0.0.1,
-as it is on a real private network: Swagger UI behaves differently for loopback addresses (it never shows
-its online-validator badge there), so a loopback URL would hide a request to validator.swagger.io. Every
+as it is on a real private network: Swagger UI treats loopback addresses apart (it never shows its online
+validator badge, an image from validator.swagger.io, for them), so a loopback URL could hide a request. Every
 request of the page to another origin is aborted and recorded; the tests assert there was none, that both
 pages list the operations, and that Swagger's "Try it out" reaches the server.
 
@@ -95,7 +95,7 @@ def cut_off(named_browser, live_server):
     assert not page.errors, f"the page threw: {page.errors}"
 
 
-def small_png_base64() -> str:
+def cat_base64() -> str:
     return base64.b64encode(CAT.read_bytes()).decode()
 
 
@@ -125,7 +125,7 @@ def test_swagger_try_it_out_segments_a_box_on_the_server(cut_off):
     operation = page.locator(".opblock", has=page.locator(f'.opblock-summary-path[data-path="{BOX_ROUTE}"]'))
     operation.locator(".opblock-summary").click()
     operation.get_by_role("button", name="Try it out").click()
-    body = {"image_base64": small_png_base64(), "x1": 100, "y1": 50, "x2": 300, "y2": 250}
+    body = {"image_base64": cat_base64(), "x1": 100, "y1": 50, "x2": 300, "y2": 250}
     operation.locator("textarea.body-param__text").fill(json.dumps(body))
     with page.expect_response(lambda response: urlsplit(response.url).path == BOX_ROUTE) as answer:
         operation.get_by_role("button", name="Execute").click()
