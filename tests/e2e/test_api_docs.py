@@ -7,9 +7,9 @@ request of the page to another origin is aborted and recorded; the tests assert 
 pages list the operations, and that Swagger's "Try it out" reaches the server.
 
 ReDoc's side menu always tries Redocly's logo from cdn.redoc.ly: the pages' Content-Security-Policy stops it
-inside the browser (Playwright reports the failure as "csp"), before any network request, so the route never sees it. Such
-attempts are recorded too, and must all have been stopped that way. Without the policy the route sees the
-logo request and the ReDoc test fails.
+inside the browser (Playwright reports the failure as "csp") before any network request, so the route never
+sees it. Such attempts are recorded too, and must all have been stopped that way. Without the policy the
+route sees the logo request and the ReDoc test fails.
 """
 
 from __future__ import annotations
