@@ -21,7 +21,7 @@ from .api.limits import BodySizeLimit, body_limit_for
 from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, on_shutdown, run_shutdown_hooks
 from .api.ratelimit import enforce_rate_limit
 from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
-from .api.routes import health, segment, video, video_sources, ws, ws_video
+from .api.routes import docs, health, segment, video, video_sources, ws, ws_video
 from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
@@ -63,7 +63,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
                 engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
 
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(enforce_rate_limit)])
+                  dependencies=[Depends(enforce_rate_limit)],
+                  docs_url=None, redoc_url=None)  # api/routes/docs.py serves them without a CDN
     app.state.settings = settings
     app.state.engine = engine
     app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
@@ -83,6 +84,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
     on_shutdown(app, app.state.video_jobs.shutdown)  # running video jobs: interrupted, finished frames kept
     install_error_handlers(app)
+    app.include_router(docs.router)
     app.include_router(health.router)
     app.include_router(segment.router)
     app.include_router(ws.router)

@@ -29,7 +29,7 @@ from .errors import NATIVE, Surface, route_path, surface_for
 
 OPEN_PATHS = frozenset({"/", "/health", "/healthz", "/health/live", "/health/ready", "/docs",
                         "/docs/oauth2-redirect", "/redoc", "/openapi.json", "/app"})
-OPEN_PREFIXES = ("/app/",)
+OPEN_PREFIXES = ("/app/", "/docs/assets/")  # the web page's files; Swagger UI's and ReDoc's
 MISSING = ("this server needs an API key: send it as the X-API-Key header or as 'Authorization: Bearer "
            "<key>'{extra}")
 WRONG = "the API key is not valid for this server; check SAM3_API_KEYS with the operator"

@@ -49,6 +49,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError
 from ..api.deps import EngineDep, SettingsDep
 from ..api.errors import Surface
 from ..api.inputs import image_from_base64, image_from_server_path
+from ..api.openapi import json_body_schema
 from ..api.schemas import MAX_LIST
 from ..engine import prompts
 from ..engine.selection import keep_centred_in
@@ -139,7 +140,7 @@ class VideoTextRequest(BaseModel):
 
 
 def _body_schema(model: type[BaseModel]) -> dict:
-    return {"requestBody": {"content": {"application/json": {"schema": model.model_json_schema()}}, "required": True}}
+    return {"requestBody": {"content": {"application/json": {"schema": json_body_schema(model)}}, "required": True}}
 
 
 @router.post("/predict_video", openapi_extra=_body_schema(VideoBoxRequest),

@@ -19,7 +19,8 @@ from tests.conftest import SAMPLES
 KEYS = ["key-one", "key-two"]
 PHOTO = (SAMPLES / "chelsea.png").read_bytes()
 PHOTO_B64 = base64.b64encode(PHOTO).decode()
-OPEN = ["/", "/health", "/healthz", "/docs", "/redoc", "/openapi.json", "/app/", "/app/app.js"]
+OPEN = ["/", "/health", "/healthz", "/docs", "/redoc", "/openapi.json", "/app/", "/app/app.js",
+        "/docs/assets/swagger-ui-bundle.js", "/docs/assets/redoc.standalone.js"]
 
 
 async def _mounted(scope, receive, send):

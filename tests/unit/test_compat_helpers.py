@@ -112,6 +112,7 @@ def test_query_key_reads_api_key_from_the_query_string():
 
 @pytest.mark.parametrize("path, open_", [("/health", True), ("/healthz", True), ("/health/ready", True),
                                          ("/docs", True), ("/openapi.json", True), ("/app/app.js", True),
+                                         ("/docs/assets/swagger-ui.css", True), ("/docsx", False),
                                          ("/segment/text", False), ("/metrics", False), ("/sam3/embed_image", False),
                                          ("/ws/realtime", False), ("/appx", False)])
 def test_only_probes_docs_and_the_page_are_open(path, open_):

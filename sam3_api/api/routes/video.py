@@ -18,6 +18,7 @@ from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
 from ...jobs.render import VIDEO_FILE
 from ...jobs.submit import discard, incoming_dir, submit_video_job
 from ..deps import SettingsDep
+from ..openapi import json_body_schema
 from ..video_inputs import validation_message, video_from_json, video_from_upload
 from ..video_schemas import VideoJobJson, VideoJobOut, VideoJobParams
 from ..video_stream import frame_lines, job_events, job_out, runner_of
@@ -26,7 +27,7 @@ from ..schemas import ErrorResponse
 router = APIRouter(prefix="/video/jobs", tags=["video"])
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 503)}
 BODY = {"requestBody": {"content": {
-    "application/json": {"schema": VideoJobJson.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "application/json": {"schema": json_body_schema(VideoJobJson)},
     "multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": {
         "video": {"type": "string", "format": "binary"},
         **{name: {"type": "string", "description": "JSON for lists"} for name in VideoJobParams.model_fields}}}},

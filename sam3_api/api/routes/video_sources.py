@@ -23,6 +23,7 @@ from ...jobs.sources import VideoSource, find_job_frames
 from ...media.images import encode_jpeg
 from ...media.video import FrameSelection, FrameStore, VideoInfo
 from ..deps import SettingsDep
+from ..openapi import json_body_schema
 from ..schemas import ErrorResponse
 from ..video_inputs import validation_message, video_from_json, video_from_upload
 from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
@@ -32,7 +33,7 @@ ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 5
 FRAME_URL = "/video/sources/{video_id}/frames/{{frame}}.jpg"  # "{frame}" stays for the client to fill in
 JPEG_QUALITY = 90
 BODY = {"requestBody": {"content": {
-    "application/json": {"schema": VideoUploadJson.model_json_schema(ref_template="#/components/schemas/{model}")},
+    "application/json": {"schema": json_body_schema(VideoUploadJson)},
     "multipart/form-data": {"schema": {"type": "object", "required": ["video"], "properties": {
         "video": {"type": "string", "format": "binary"},
         **{name: {"type": "integer"} for name in VideoUploadParams.model_fields}}}},
