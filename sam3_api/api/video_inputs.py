@@ -82,8 +82,3 @@ async def video_from_json(video_base64: str | None, video_url: str | None, targe
         return await video_from_base64(video_base64, target, settings)
     return await video_from_url(video_url, target, settings)
 
-
-def validation_message(exc) -> str:
-    """A pydantic ValidationError as one line: `location: problem; ...` (the body itself is `body`)."""
-    return "; ".join(f"{'.'.join(str(item) for item in error['loc']) or 'body'}: {error['msg']}"
-                     for error in exc.errors(include_url=False))

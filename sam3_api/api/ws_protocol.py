@@ -12,6 +12,9 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
 
+from ..serving.defaults import TEXT_CONFIDENCE
+from .errors import describe_errors
+
 MaskFormat = Literal["png", "rle"]
 Coordinate = Annotated[float, Field(ge=-1e9, le=1e9)]  # finite; the image bounds are checked per session
 ObjectId = Annotated[int, Field(ge=1, le=1_000_000)]
@@ -75,7 +78,7 @@ class SegmentMessage(_ObjectMessage):
 class TextMessage(_Message):
     type: Literal["text"]
     text: str = Field(min_length=1, max_length=10_000)
-    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(TEXT_CONFIDENCE, ge=0.0, le=1.0)
     max_masks: int | None = Field(None, ge=1, le=1000)
 
 
@@ -136,11 +139,7 @@ def _describe(exc: ValidationError, message_types: tuple[str, ...] = MESSAGE_TYP
     if "union_tag_invalid" in kinds:
         tag = str(errors[0].get("ctx", {}).get("tag", ""))[:40]
         return ProtocolError(f"unknown message type {tag!r}; use one of {', '.join(message_types)}", "unknown_type")
-    parts = []
-    for error in errors:
-        location = ".".join(str(item) for item in error["loc"][1:]) or "message"
-        parts.append(f"{location}: {error['msg']}")
-    return ProtocolError("; ".join(parts))
+    return ProtocolError(describe_errors(errors, skip_first=True, whole="message"))
 
 
 # ---------------------------------------------------------------------------------------------- server events

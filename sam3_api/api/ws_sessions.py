@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from ..engine.types import PreparedImage
+from ..serving.defaults import MASK_THRESHOLD
 from .ws_protocol import MaskFormat, ProtocolError
 
 log = logging.getLogger(__name__)
@@ -67,7 +68,7 @@ class Session:
     current: int = 1
     next_object_id: int = 1
     mask_format: MaskFormat = "png"
-    mask_threshold: float = 0.5
+    mask_threshold: float = MASK_THRESHOLD
 
     def load(self, image: PreparedImage) -> None:
         """A new image starts over with one empty object."""

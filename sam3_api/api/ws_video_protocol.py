@@ -11,6 +11,7 @@ from typing import Annotated, Any, Literal, Union
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
 
+from ..serving.defaults import TEXT_CONFIDENCE
 from .ws_protocol import Coordinate, ObjectId, _describe, _Event, _Message
 from .ws_protocol import ErrorEvent, Pong, SessionClosed  # noqa: F401 - the same events as /ws/realtime
 
@@ -65,7 +66,7 @@ class TextMessage(_Message):
     type: Literal["text"]
     frame: FrameIndex
     text: str = Field(min_length=1, max_length=10_000)
-    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(TEXT_CONFIDENCE, ge=0.0, le=1.0)
 
 
 class UndoMessage(_Message):

@@ -23,6 +23,7 @@ from ..jobs.store import Job
 from ..jobs.submit import discard, incoming_dir, submit_video_job
 from ..jobs.video_io import open_frames
 from ..media.video.annotate import annotate_frame
+from ..api.services import services_of
 
 log = logging.getLogger(__name__)
 FOLLOW_S = 5.0  # a waiting request re-reads the job at least this often
@@ -37,7 +38,7 @@ class TrackingFailed(Sam3Error):
 
 async def track_video(request: Request, video_base64: str, params: dict) -> dict[str, str]:
     """Track `params` (VideoJobParams fields) through the video; {"<frame index>": JPEG data URL} of every frame."""
-    settings, runner = request.app.state.settings, request.app.state.video_jobs
+    settings, runner = services_of(request.app).settings, services_of(request.app).video_jobs
     runner.admit()  # a full queue answers before anything is decoded
     scratch = incoming_dir(settings.data_dir)
     try:
