@@ -47,26 +47,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     settings = settings or (engine.settings if engine is not None else Settings())
     owns_engine = engine is None  # an engine passed in belongs to the caller, who stops it
     services = Services.build(settings, engine or Sam3Engine(settings))
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        services.engine.start()
-        app.state.draining = False  # /health/ready: true again if a test restarts the app
-        for runner in services.runners:
-            runner.start()
-        try:
-            yield
-        finally:
-            await services.ws_sessions.close_all()
-            await services.ws_video_sessions.close_all()  # their private video copies are deleted
-            await run_shutdown_hooks(app)
-            for runner in reversed(services.runners):  # running jobs are marked interrupted, their work kept
-                await runner.shutdown()
-            if owns_engine:
-                services.engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
-
-    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(enforce_rate_limit)],
+    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION,
+                  lifespan=_lifespan(services, owns_engine), dependencies=[Depends(enforce_rate_limit)],
                   docs_url=None, redoc_url=None)  # api/routes/docs.py serves them without a CDN
     app.state.services = services
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
@@ -93,3 +75,27 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app
+
+
+def _lifespan(services: Services, owns_engine: bool):
+    """Start the model load and the job runners; at shutdown close the sockets, run the hooks, stop the
+    runners (running jobs are marked interrupted, their finished work kept) and the model thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services.engine.start()
+        app.state.draining = False  # /health/ready: true again if a test restarts the app
+        for runner in services.runners:
+            runner.start()
+        try:
+            yield
+        finally:
+            await services.ws_sessions.close_all()
+            await services.ws_video_sessions.close_all()  # their private video copies are deleted
+            await run_shutdown_hooks(app)
+            for runner in reversed(services.runners):
+                await runner.shutdown()
+            if owns_engine:
+                services.engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
+
+    return lifespan

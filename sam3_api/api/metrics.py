@@ -38,14 +38,13 @@ class StateCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
-        engine = services_of(self.app).engine
+        services = services_of(self.app)
+        engine = services.engine
         yield from engine.metrics.registry.collect()
         yield from _queue(engine.worker)
         yield from _cache(engine.cache)
-        sessions = getattr(self.app.state, "ws_sessions", None)
-        yield _gauge("sam3_websocket_sessions", "Open WebSocket sessions", len(sessions) if sessions else 0)
-        video_sessions = getattr(self.app.state, "ws_video_sessions", None)
-        yield _gauge("sam3_video_sessions", "Open /ws/video sessions", len(video_sessions) if video_sessions else 0)
+        yield _gauge("sam3_websocket_sessions", "Open WebSocket sessions", len(services.ws_sessions))
+        yield _gauge("sam3_video_sessions", "Open /ws/video sessions", len(services.ws_video_sessions))
         yield from _model(engine.status)
 
 

@@ -16,8 +16,8 @@ from ..jobs.short import ShortJobRunner
 from ..jobs.sources import VideoSources
 from ..jobs.store import JobStore
 from ..jobs.video import VideoJobRunner
-from .ws_sessions import SessionRegistry
-from .ws_video_session import VideoSessionRegistry
+from .ws.registry import SessionRegistry
+from .ws_sessions import RealtimeRegistry
 
 
 @dataclass
@@ -28,8 +28,8 @@ class Services:
     engine: Sam3Engine
     video_jobs: VideoJobRunner
     video_sources: VideoSources  # uploads and sessions' private copies
-    ws_sessions: SessionRegistry  # /ws/realtime
-    ws_video_sessions: VideoSessionRegistry  # /ws/video
+    ws_sessions: RealtimeRegistry  # /ws/realtime (with its image_id map)
+    ws_video_sessions: SessionRegistry  # /ws/video
     runners: list[BackgroundRunner] = field(default_factory=list)  # started and stopped by the lifespan
     runpod_jobs: ShortJobRunner | None = None  # seed 003's jobs, when its adapter is installed
     adapters: dict[str, Any] = field(default_factory=dict)  # other adapter state (Roboflow's image ids)
@@ -42,7 +42,8 @@ class Services:
                                     settings.video_max_queued_jobs)
         return cls(settings, engine, video_jobs,
                    VideoSources(settings.data_dir, settings.video_upload_ttl_s, settings.video_max_uploads),
-                   SessionRegistry(settings.ws_max_sessions), VideoSessionRegistry(settings.ws_video_max_sessions),
+                   RealtimeRegistry(settings.ws_max_sessions),
+                   SessionRegistry(settings.ws_video_max_sessions, name="video", setting="SAM3_WS_VIDEO_MAX_SESSIONS"),
                    runners=[video_jobs])
 
     def add_runner(self, runner: BackgroundRunner) -> None:

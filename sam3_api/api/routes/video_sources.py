@@ -15,18 +15,15 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from ...errors import Conflict, InvalidVideo, NotFound
+from ...errors import Conflict, NotFound
 from ...jobs.sources import VideoSource, find_job_frames
 from ...media.images import encode_jpeg
 from ...media.video import FrameSelection, FrameStore, VideoInfo
 from ..deps import SettingsDep, api_key
 from ..openapi import json_body_schema
 from ..schemas import ErrorResponse
-from ..errors import schema_error
-from ..video_inputs import video_from_json, video_from_upload
+from ..video_inputs import read_video_request
 from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
 from ..services import services_of
 
@@ -54,7 +51,9 @@ async def upload_video(request: Request, settings: SettingsDep):
     sources = sources_of(request.app)
     directory = sources.scratch()
     try:
-        selection = await _read_upload(request, directory / "source", settings)
+        fields = await read_video_request(request, directory / "source", settings, VideoUploadParams,
+                                          VideoUploadJson)
+        selection = FrameSelection(fields.start_frame, fields.end_frame, fields.frame_stride)
         source = await sources.decode(directory, directory / "source", settings, selection,
                                       services_of(request.app).video_jobs.decoding, owner=api_key(request), private=False)
     except BaseException:
@@ -62,23 +61,6 @@ async def upload_video(request: Request, settings: SettingsDep):
         raise
     return JSONResponse(source_out(source, settings).model_dump(mode="json"), status_code=201,
                         headers={"Location": f"/video/sources/{source.video_id}"})
-
-
-async def _read_upload(request: Request, target: Path, settings) -> FrameSelection:
-    try:
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form(max_part_size=settings.video_max_bytes)
-            upload = form.get("video")
-            if not isinstance(upload, UploadFile):
-                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
-            params = VideoUploadParams.model_validate({k: v for k, v in form.items() if k != "video"})
-            await video_from_upload(upload, target, settings)
-            return FrameSelection(params.start_frame, params.end_frame, params.frame_stride)
-        body = VideoUploadJson.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise schema_error(exc) from None
-    await video_from_json(body.video_base64, body.video_url, target, settings)
-    return FrameSelection(body.start_frame, body.end_frame, body.frame_stride)
 
 
 @router.get("/video/sources/{video_id}", response_model=VideoSourceOut, responses=ERRORS,

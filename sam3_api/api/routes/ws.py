@@ -51,7 +51,7 @@ import asyncio
 import uuid
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 
 from ...config import Settings
 from ...engine import prompts
@@ -63,9 +63,9 @@ from ...serving.image import ImagePrompts
 from ..encoding import MASK_ENCODERS
 from .. import ws_protocol as proto
 from ..inputs import image_from_base64, image_from_url
-from ..ws_loop import SocketLoop, ms_since
-from ..ws_protocol import ProtocolError
-from ..ws_sessions import ObjectPrompts, Session, SessionRegistry
+from ..ws.loop import SocketLoop, ms_since
+from ..ws.protocol import ProtocolError
+from ..ws_sessions import ObjectPrompts, RealtimeRegistry, Session
 from ..services import services_of
 
 router = APIRouter()
@@ -74,7 +74,7 @@ router = APIRouter()
 class Connection(SocketLoop):
     """One /ws/realtime socket: the loop (accept, announce, receive -> dispatch -> send) is SocketLoop's."""
 
-    def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: SessionRegistry):
+    def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: RealtimeRegistry):
         super().__init__(websocket, settings.ws_idle_ttl_s)
         self.engine, self.settings, self.registry = engine, settings, registry
         self.session = Session(uuid.uuid4().hex)

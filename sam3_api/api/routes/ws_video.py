@@ -60,11 +60,13 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from ...engine import prompts
 from ...jobs.export import export_job, session_lines
 from ...jobs.video_io import StoreFrames
+from ...serving import interactive_video as interactive
 from .. import ws_video_protocol as proto
 from ..video_stream import job_out
-from ..ws_loop import SocketLoop, ms_since
-from ..ws_protocol import ProtocolError
-from ..ws_video_session import FramePrompt, ObjectBook, VideoSession, VideoSessionRegistry, open_held, open_private
+from ..ws.loop import SocketLoop, ms_since
+from ..ws.protocol import ProtocolError
+from ..ws_video_open import open_held, open_private
+from ..ws_video_state import FramePrompt, ObjectBook, VideoSession
 from ..ws_video_tracking import Propagator, objects_out
 from ..deps import api_key
 from .video_sources import FRAME_URL
@@ -165,7 +167,7 @@ class VideoConnection(SocketLoop):
             self.session.known(object_id)
         if book is None or not book.history:
             raise ProtocolError(f"object {object_id} has no point or box to undo", "nothing_to_undo")
-        frame = book.history[-1][0]
+        frame = book.history.last().where
         await self._change(book, frame, started, book.undo)
 
     async def _change(self, book: ObjectBook, frame: int, started: float, change) -> None:
@@ -175,11 +177,7 @@ class VideoConnection(SocketLoop):
         video, prompt = self.session.video, book.frames.get(frame)
         runs = video.backbone_runs
         try:
-            if prompt is None:  # the frame's last prompt was undone (the object goes if nothing else is left)
-                result = await self.engine.video_clear_prompt(video, book.object_id, frame)
-            else:
-                result = await self.engine.video_prompt(video, book.object_id, frame, prompt.points or None,
-                                                        prompt.labels or None, prompt.box)
+            result = await interactive.apply_prompt(self.engine, video, book.object_id, frame, prompt)
         except BaseException:
             book.frames, book.history = saved
             raise
@@ -200,11 +198,8 @@ class VideoConnection(SocketLoop):
             raise ProtocolError(f"this session already has {self.settings.video_max_objects} objects, the limit "
                                 "(SAM3_VIDEO_MAX_OBJECTS); remove one first", "too_many_objects")
         runs, next_id = video.backbone_runs, max([*self.session.objects, *video.objects, 0]) + 1
-        found, result = await self.engine.video_add_concept(video, frame, text, message.confidence_threshold, next_id)
-        for surplus in found[room:]:  # more instances than the object limit allows: the lowest ids stay
-            await self.engine.video_remove(video, surplus)
-        if len(found) > room:
-            found, result = found[:room], video.frame_result(frame)
+        found, result = await interactive.find_concept(self.engine, video, frame, text, next_id=next_id, room=room,
+                                                       confidence=message.confidence_threshold)
         self.session.add_found(found, text)
         await self.send(proto.ConceptResult(frame=frame, text=text, object_ids=found,
                                             cached=video.backbone_runs == runs, objects=objects_out(result),
