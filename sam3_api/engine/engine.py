@@ -84,9 +84,13 @@ class Sam3Engine:
                                         error=loading.describe(exc), attempts=self._status.attempts + 1)
             return
         seconds = time.perf_counter() - started
+        precision = self.runtime.precision
         self._status = EngineStatus("ready", settings.model, device, is_random, load_seconds=seconds,
-                                    attempts=self._status.attempts + 1)
-        log.info("SAM 3 ready on %s in %.1f s (%s parameters)", device, seconds, f"{self.runtime.parameter_count:,}")
+                                    attempts=self._status.attempts + 1, precision=precision.name,
+                                    precision_reason=precision.reason)
+        self.metrics.precision.labels(precision.name).set(1)
+        log.info("SAM 3 ready on %s in %.1f s (%s parameters, precision %s: %s)", device, seconds,
+                 f"{self.runtime.parameter_count:,}", precision.name, precision.reason)
 
     def _load_attempt(self):
         self.metrics.load_attempts.inc()
