@@ -96,9 +96,9 @@ def write_checkpoint(path: Path, config: Sam3VideoConfig, tokenizer: CLIPTokeniz
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         torch.manual_seed(seed)
-        with torch.device(device):
+        with torch.device(device):  # the factory functions in make_detector_fire follow too
             model = Sam3VideoModel(config).eval()
-        make_detector_fire(model)
+            make_detector_fire(model)
         config.save_pretrained(staging)
         # Keys as the module tree names them: tracker_model.*, detector_model.*, tracker_neck.* (the hub's).
         save_model(model, str(staging / "model.safetensors"), metadata={"format": "pt"})
