@@ -248,7 +248,8 @@ class Sam3Runtime:
             value = prompt.get(name)
             return None if value is None else value.to(self.device)
 
-        with self._autocast():
+        features = self.precision.decoder_features(embedding.tracker)
+        with self.precision.decoder_autocast(self.device):
             sparse, dense = tracker.prompt_encoder(
                 input_points=on_device("input_points"),
                 input_labels=on_device("input_labels"),
@@ -256,12 +257,12 @@ class Sam3Runtime:
                 input_masks=None,
             )
             low_res_masks, iou_scores, _, _ = tracker.mask_decoder(
-                image_embeddings=embedding.tracker[-1],
+                image_embeddings=features[-1],
                 image_positional_embeddings=tracker.get_image_wide_positional_embeddings(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=multimask,
-                high_resolution_features=embedding.tracker[:-1],
+                high_resolution_features=features[:-1],
             )
         return low_res_masks[0].float(), iou_scores[0].float()
 

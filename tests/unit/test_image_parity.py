@@ -4,9 +4,10 @@ checkpoint: Sam3TrackerModel + Sam3TrackerProcessor (points, box) and Sam3Model 
 Possible only because generated checkpoints have the hub's layout (tracker weights keyed `tracker_model.*`
 once): Sam3TrackerModel.from_pretrained reads the tracker, the detector's ViT and the tracker neck from it.
 
-Under both precisions: under bf16 the reference runs under the same bf16 autocast. fp32 masks are identical;
-under bf16 our cached features are stored in bf16 between the backbone and the heads (the reference keeps
-whatever dtype autocast left them in), so masks may differ by a few boundary pixels: IoU >= 0.98.
+Under both precisions: under bf16 the reference runs under the same bf16 autocast (the tracker's prompt decoder
+in fp32, as the engine runs it). fp32 masks are identical; under bf16 our cached features are stored in bf16
+between the backbone and the heads (the reference keeps whatever dtype autocast left them in), so masks may
+differ by a few boundary pixels: IoU >= 0.98.
 """
 
 from __future__ import annotations
@@ -37,12 +38,18 @@ def image():
 
 
 def tracker_reference(checkpoint, image, precision, **prompt) -> np.ndarray:
+    """Sam3TrackerModel's documented two steps: get_image_embeddings, then the prompt decoder on them. Under
+    bf16 the embeddings are computed under autocast and the decoder runs in fp32, as in the engine."""
     model = Sam3TrackerModel.from_pretrained(checkpoint).eval()
     processor = Sam3TrackerProcessor.from_pretrained(checkpoint)
     inputs = processor(images=image, return_tensors="pt", **prompt)
-    with torch.inference_mode(), autocast_for(precision):
-        outputs = model(**inputs, multimask_output=False)
-    return processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"])[0][0, 0].numpy()
+    with torch.inference_mode():
+        with autocast_for(precision):
+            embeddings = model.get_image_embeddings(inputs.pop("pixel_values"))
+        embeddings = [level.float() for level in embeddings]
+        inputs.pop("original_sizes")
+        outputs = model(image_embeddings=embeddings, **inputs, multimask_output=False)
+    return processor.post_process_masks(outputs.pred_masks, [list(image.shape[:2])])[0][0, 0].numpy()
 
 
 @pytest.mark.parametrize("points,labels,box", [

@@ -122,10 +122,11 @@ def test_exemplar_boxes_work_under_bf16_on_cpu(bf16_engine):
 
 @contextlib.contextmanager
 def linear_output_dtypes(model: torch.nn.Module):
-    """The dtypes every nn.Linear of the model produced while the block ran."""
-    seen: set[torch.dtype] = set()
-    hooks = [module.register_forward_hook(lambda _m, _i, out: seen.add(out.dtype))
-             for module in model.modules() if isinstance(module, torch.nn.Linear)]
+    """{part: dtypes its nn.Linear layers produced while the block ran}: the ViT, the image/video mask decoder."""
+    parts = {"vit": model.detector_model.vision_encoder, "mask decoder": model.tracker_model.mask_decoder}
+    seen: dict[str, set[torch.dtype]] = {name: set() for name in parts}
+    hooks = [module.register_forward_hook(lambda _m, _i, out, name=name: seen[name].add(out.dtype))
+             for name, part in parts.items() for module in part.modules() if isinstance(module, torch.nn.Linear)]
     try:
         yield seen
     finally:
@@ -147,21 +148,29 @@ def interactive(engine):
     asyncio.run(engine.video_interaction(video, "add_concept", 2, "cat", 0.0, 5, frame=2))
 
 
+BF16, FP32 = {torch.bfloat16}, {torch.float32}
+# Under bf16: {part: dtype}. The image prompt decoder runs in fp32 on purpose (Precision.decoder_autocast).
 PATHS = {
-    "image encode + text": lambda e, img: asyncio.run(e.segment_text(img, ["cat"])),
-    "box": lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]])),
-    "points": lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1])),
-    "automatic": lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
-    "video text tracking": lambda e, img: video_run(e, VideoRequest(texts=["cat"])),
-    "video object tracking": lambda e, img: video_run(e, VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])),
-    "interactive video": lambda e, img: interactive(e),
+    "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"])), {"vit": BF16, "mask decoder": set()}),
+    "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]])), {"vit": BF16, "mask decoder": FP32}),
+    "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1])), {"vit": BF16, "mask decoder": FP32}),
+    "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
+                  {"vit": BF16, "mask decoder": FP32}),
+    "video text tracking": (lambda e, img: video_run(e, VideoRequest(texts=["cat"])), {"vit": BF16}),
+    "video object tracking": (lambda e, img: video_run(e, VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])),
+                              {"vit": BF16, "mask decoder": BF16}),
+    "interactive video": (lambda e, img: interactive(e), {"vit": BF16, "mask decoder": BF16}),
 }
 
 
 @pytest.mark.parametrize("path", list(PATHS))
 def test_every_model_path_computes_in_the_engines_precision(engine, bf16_engine, path):
-    image = random_image(90, 130, seed=7)
-    for each, dtype in ((engine, torch.float32), (bf16_engine, torch.bfloat16)):
+    run, expected_bf16 = PATHS[path]
+    for each, expected in ((engine, None), (bf16_engine, expected_bf16)):
+        image = random_image(90, 130, seed=100 + list(PATHS).index(path))  # new to both engines: the ViT runs
         with linear_output_dtypes(each.runtime.model) as seen:
-            PATHS[path](each, image)
-        assert seen == {dtype}, f"{path} under {each.runtime.precision.name}: {seen}"
+            run(each, image)
+        if expected is None:  # fp32: every part that ran computed in fp32
+            assert seen["vit"] == FP32 and seen["mask decoder"] <= FP32, f"{path} under fp32: {seen}"
+        else:
+            assert {name: seen[name] for name in expected} == expected, f"{path} under bf16: {seen}"
