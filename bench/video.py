@@ -149,7 +149,8 @@ def compare_precisions(reports: dict) -> dict:
             ious = [rle_iou(a, b) for frame, objects in figures["_masks"].items()
                     for a, b in zip(base[run]["_masks"].get(frame, []), objects)]
             out[f"{run}_mask_iou_min_{name}_vs_{names[0]}"] = round(min(ious), 4) if ious else None
-        out[f"backbone_{name}_over_{names[0]}"] = round(reports[name]["backbone_s"] / reports[names[0]]["backbone_s"], 3)
+        backbone = reports[name]["backbone_s"] / reports[names[0]]["backbone_s"]
+        out[f"backbone_{name}_over_{names[0]}"] = round(backbone, 3)
     return out
 
 

@@ -149,15 +149,17 @@ def interactive(engine):
 
 
 BF16, FP32 = {torch.bfloat16}, {torch.float32}
+ONE_BOX = VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])
 # Under bf16: {part: dtype}. The image prompt decoder runs in fp32 on purpose (Precision.decoder_autocast).
 PATHS = {
     "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"])), {"vit": BF16, "mask decoder": set()}),
     "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]])), {"vit": BF16, "mask decoder": FP32}),
-    "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1])), {"vit": BF16, "mask decoder": FP32}),
+    "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1])),
+               {"vit": BF16, "mask decoder": FP32}),
     "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
                   {"vit": BF16, "mask decoder": FP32}),
     "video text tracking": (lambda e, img: video_run(e, VideoRequest(texts=["cat"])), {"vit": BF16}),
-    "video object tracking": (lambda e, img: video_run(e, VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])),
+    "video object tracking": (lambda e, img: video_run(e, ONE_BOX),
                               {"vit": BF16, "mask decoder": BF16}),
     "interactive video": (lambda e, img: interactive(e), {"vit": BF16, "mask decoder": BF16}),
 }
