@@ -3,6 +3,7 @@
     python bench/engine.py                 # dev-tiny
     python bench/engine.py --full          # full-size architecture, random weights (built once, cached)
     python bench/engine.py --model DIR     # any checkpoint directory or hub id
+    python bench/engine.py --full --precisions fp32,auto   # both precisions in one run, with ratios
 
 Measures load time; for text, single box, points and automatic prompts the latency on a new image (cold:
 backbone + head) and on the same image again (cached: head only); peak RSS; parameter count and weight bytes.
@@ -12,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import resource
 import sys
@@ -73,10 +75,34 @@ def main() -> None:
     parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
     parser.add_argument("--auto-points-per-side", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated SAM3_PRECISION values, run one after the other (e.g. fp32,auto)")
     args = parser.parse_args()
 
     model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
-    engine = Sam3Engine(Settings(model=model, device=args.device))
+    reports = {precision: one_precision(args, model, precision) for precision in args.precisions.split(",")}
+    if len(reports) == 1:
+        print(json.dumps(next(iter(reports.values())), indent=2))
+        return
+    print(json.dumps({**reports, "comparison": compare_precisions(reports)}, indent=2))
+
+
+def compare_precisions(reports: dict) -> dict:
+    """Every later precision's cold and cached times and cached-image bytes over the first one's (fp32)."""
+    names = list(reports)
+    base = reports[names[0]]
+    out = {}
+    for name in names[1:]:
+        for kind, figures in reports[name]["prompts"].items():
+            for key in ("cold_ms", "cached_ms"):
+                out[f"{kind}_{key}_{name}_over_{names[0]}"] = round(figures[key] / base["prompts"][kind][key], 3)
+        out[f"cache_bytes_per_image_{name}_over_{names[0]}"] = round(
+            reports[name]["cache_bytes_per_image"] / base["cache_bytes_per_image"], 3)
+    return out
+
+
+def one_precision(args, model: str, precision: str) -> dict:
+    engine = Sam3Engine(Settings(model=model, device=args.device, precision=precision))
     started = time.perf_counter()
     status = engine.wait_ready()
     load_s = round(time.perf_counter() - started, 2)
@@ -88,17 +114,22 @@ def main() -> None:
     report = {
         "model": "full-size random weights" if args.full else model,
         "device": status.device,
+        "precision": status.precision,
+        "precision_reason": status.precision_reason,
         "load_s": load_s,
         "parameters": runtime.parameter_count,
         "weight_bytes": runtime.weight_bytes,
         "prompts": prompts,
         "backbone_runs": engine.backbone_runs,
+        "cache_bytes_per_image": engine.cache.nbytes / max(len(engine.cache), 1),
         "peak_rss_bytes": peak_rss_bytes(),
         "peak_rss_over_weight_bytes": round(peak_rss_bytes() / runtime.weight_bytes, 3),
         "auto_points_per_side": args.auto_points_per_side,
     }
     engine.stop()
-    print(json.dumps(report, indent=2))
+    del engine, runtime
+    gc.collect()  # one full-size model at a time
+    return report
 
 
 if __name__ == "__main__":

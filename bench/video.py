@@ -3,6 +3,7 @@
     python bench/video.py                   # dev-tiny, 120 frames at 640x480
     python bench/video.py --full            # full-size architecture, random weights, a few frames
     python bench/video.py --model DIR --frames 300 --device cuda
+    python bench/video.py --full --objects 1 --no-text --precisions fp32,auto   # both precisions, one run
 
 Runs the engine in-process (the same VideoRun the job API uses, stepped on the model thread) and reports, for
 box tracking with 1, 4 and 16 objects and for text tracking: frames per second, time to the first frame
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import gc
 import json
 import statistics
 import sys
@@ -64,9 +66,11 @@ async def track(engine: Sam3Engine, frames: list[np.ndarray], request: VideoRequ
     started = time.perf_counter()
     first_result = rss_at_100 = None
     step_times, done = [], 0
+    masks = {}
     while not run.done:
         step_started = time.perf_counter()
         finished = await engine.video_step(run)
+        masks.update({result.frame: [obj.mask for obj in result.objects] for result in finished})
         step_times.append(time.perf_counter() - step_started)
         done += len(finished)
         if finished and first_result is None:
@@ -81,6 +85,7 @@ async def track(engine: Sam3Engine, frames: list[np.ndarray], request: VideoRequ
               "rss_at_frame_100_bytes": rss_at_100, "rss_at_end_bytes": rss_bytes()}
     if len(frames) <= 10:
         report["frame_step_s"] = [round(t, 3) for t in frame_steps]
+    report["_masks"] = masks  # RLE per frame, for comparing precisions (dropped from the JSON)
     return report
 
 
@@ -119,10 +124,47 @@ def main() -> None:
     parser.add_argument("--objects", default="1,4,16", help="object counts of the box runs")
     parser.add_argument("--no-text", action="store_true", help="skip the text-tracking run")
     parser.add_argument("--size", default="640x480", help="frame size WxH")
+    parser.add_argument("--precisions", default="auto",
+                        help="comma-separated SAM3_PRECISION values, run one after the other (e.g. fp32,auto)")
     args = parser.parse_args()
 
     model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
-    engine = Sam3Engine(Settings(model=model, device=args.device))
+    reports = {precision: one_precision(args, model, precision) for precision in args.precisions.split(",")}
+    comparison = compare_precisions(reports)
+    for report in reports.values():
+        for figures in report["runs"].values():
+            figures.pop("_masks")
+    print(json.dumps(reports[args.precisions] if len(reports) == 1 else {**reports, "comparison": comparison},
+                     indent=2))
+
+
+def compare_precisions(reports: dict) -> dict:
+    """Per-frame time and the tracked objects' mask IoU of every precision against the first one (fp32)."""
+    names = list(reports)
+    base = reports[names[0]]["runs"]
+    out = {}
+    for name in names[1:]:
+        for run, figures in reports[name]["runs"].items():
+            out[f"{run}_per_frame_{name}_over_{names[0]}"] = round(figures["per_frame_s"] / base[run]["per_frame_s"], 3)
+            ious = [rle_iou(a, b) for frame, objects in figures["_masks"].items()
+                    for a, b in zip(base[run]["_masks"].get(frame, []), objects)]
+            out[f"{run}_mask_iou_min_{name}_vs_{names[0]}"] = round(min(ious), 4) if ious else None
+        backbone = reports[name]["backbone_s"] / reports[names[0]]["backbone_s"]
+        out[f"backbone_{name}_over_{names[0]}"] = round(backbone, 3)
+    return out
+
+
+def rle_iou(a: dict, b: dict) -> float:
+    from pycocotools import mask as coco_mask
+
+    one, two = ({"size": m["size"], "counts": m["counts"].encode()} for m in (a, b))
+    if coco_mask.area(one) == 0 and coco_mask.area(two) == 0:
+        return 1.0
+    return float(coco_mask.iou([one], [two], [0])[0][0])
+
+
+def one_precision(args, model: str, precision: str) -> dict:
+    engine = Sam3Engine(Settings(model=model, device=args.device, precision=precision))
     status = engine.wait_ready()
     if not status.ready:
         print(json.dumps({"model": model, "error": status.error}))
@@ -137,10 +179,13 @@ def main() -> None:
     for figures in runs.values():
         figures["per_frame_over_backbone"] = round(figures["per_frame_s"] / backbone, 3)
     report = {"model": "full-size random weights" if args.full else model, "device": status.device,
+              "precision": status.precision, "precision_reason": status.precision_reason,
               "frame_size": [width, height], "backbone_s": round(backbone, 4), "runs": runs,
               "parameters": engine.runtime.parameter_count}
     engine.stop()
-    print(json.dumps(report, indent=2))
+    del engine
+    gc.collect()  # one full-size model at a time
+    return report
 
 
 if __name__ == "__main__":

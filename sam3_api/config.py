@@ -29,6 +29,9 @@ class Settings(BaseSettings):
     # --- model ---
     model: str = Field("facebook/sam3", description="Hub id or local directory of a SAM 3 checkpoint, or dev-tiny.")
     device: Literal["auto", "cuda", "cpu"] = "auto"
+    precision: Literal["auto", "fp32", "bf16"] = Field(
+        "auto", description="auto: bf16 autocast where the GPU or CPU (AMX / AVX-512 BF16) computes bf16 natively, "
+                            "else fp32. Weights stay fp32; cached features use the compute dtype.")
     hf_token: str | None = Field(
         None, validation_alias=AliasChoices("HF_TOKEN", "HUGGINGFACE_HUB_TOKEN", "SAM3_HF_TOKEN"), repr=False
     )

@@ -44,6 +44,9 @@ class Sam3Metrics:
         self.load_attempts = Gauge(
             "sam3_model_load_attempts", "Attempts made to load the model (retries after transient errors)",
             registry=registry)
+        self.precision = Gauge(
+            "sam3_precision", "1 for the precision the model runs in (fp32 or bf16; see SAM3_PRECISION)",
+            ["precision"], registry=registry)
         self.video_jobs = Gauge("sam3_video_jobs", "Video jobs by status", ["status"], registry=registry)
         self.video_frames_per_second = Gauge(
             "sam3_video_frames_per_second", "Frames per second of the running video jobs", registry=registry)

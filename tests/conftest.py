@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import struct
@@ -12,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from sam3_api.config import Settings
@@ -29,7 +31,10 @@ DATA_DIR = Path(tempfile.mkdtemp(prefix="sam3-test-data-"))
 
 
 def dev_settings(**overrides) -> Settings:
-    return Settings(**{"model": "dev-tiny", "cache_dir": CACHE_DIR, "data_dir": DATA_DIR, **overrides})
+    """dev-tiny settings; fp32 unless a test asks otherwise, so results do not depend on the CPU running them
+    (auto would pick bf16 on a CPU with AMX / AVX-512 BF16). tests/unit/test_precision.py covers auto and bf16."""
+    return Settings(**{"model": "dev-tiny", "cache_dir": CACHE_DIR, "data_dir": DATA_DIR, "precision": "fp32",
+                       **overrides})
 
 
 def random_image(height: int, width: int, seed: int = 0) -> np.ndarray:
@@ -68,6 +73,33 @@ def engine() -> Sam3Engine:
     assert status.ready, status.error
     yield engine
     engine.stop()
+
+
+@pytest.fixture(scope="session")
+def bf16_engine() -> Sam3Engine:
+    """A ready dev-tiny engine under SAM3_PRECISION=bf16 (bf16 autocast, bf16 caches) for parity tests."""
+    engine = Sam3Engine(dev_settings(precision="bf16"))
+    status = engine.wait_ready(timeout=300)
+    assert status.ready and status.precision == "bf16", status
+    yield engine
+    engine.stop()
+
+
+@pytest.fixture(params=["fp32", "bf16"])
+def precision(request) -> str:
+    return request.param
+
+
+def engine_for(request, precision: str) -> Sam3Engine:
+    """The shared engine of that precision (fp32: `engine`, bf16: `bf16_engine`)."""
+    return request.getfixturevalue("engine" if precision == "fp32" else "bf16_engine")
+
+
+def autocast_for(precision: str):
+    """The context a reference pipeline runs in to be compared with our engine under that precision."""
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    return torch.autocast("cpu", dtype=torch.bfloat16)
 
 
 def _png_chunk(kind: bytes, body: bytes) -> bytes:

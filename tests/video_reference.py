@@ -6,7 +6,8 @@
   result for a frame wins, as in our runs);
 - text: Sam3VideoModel + Sam3VideoProcessor (init_video_session, add_text_prompt, propagate_in_video_iterator,
   postprocess_outputs).
-Results: {frame: {object_id: bool mask (H, W)}}.
+Results: {frame: {object_id: bool mask (H, W)}}. `precision` bf16 runs the model under bf16 autocast (and
+post-processes in fp32, as the engine does).
 """
 
 from __future__ import annotations
@@ -14,10 +15,15 @@ from __future__ import annotations
 import numpy as np
 import torch
 from pycocotools import mask as coco_mask
+from sam3_api.engine.precision import cast_floats
 from transformers import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor, Sam3VideoModel, Sam3VideoProcessor
 
 
-def reference_objects(checkpoint, frames: list[np.ndarray], prompts, direction: str = "both"):
+def _autocast(precision: str):
+    return torch.autocast("cpu", dtype=torch.bfloat16, enabled=precision == "bf16")
+
+
+def reference_objects(checkpoint, frames: list[np.ndarray], prompts, direction: str = "both", precision="fp32"):
     model = Sam3TrackerVideoModel.from_pretrained(str(checkpoint)).eval()
     processor = Sam3TrackerVideoProcessor.from_pretrained(str(checkpoint))
     session = processor.init_video_session(video=frames, inference_device="cpu")
@@ -28,28 +34,31 @@ def reference_objects(checkpoint, frames: list[np.ndarray], prompts, direction: 
             input_points=None if prompt.points is None else [[prompt.points]],
             input_labels=None if prompt.labels is None else [[prompt.labels]],
             input_boxes=None if prompt.box is None else [[prompt.box]])
-        with torch.inference_mode():
+        with torch.inference_mode(), _autocast(precision):
             model(inference_session=session, frame_idx=prompt.frame)
     first, last = min(p.frame for p in prompts), max(p.frame for p in prompts)
     passes = {"both": [(first, True), (first, False)], "forward": [(first, False)], "backward": [(last, True)]}
     results = {}
     for start, reverse in passes[direction]:
-        for output in model.propagate_in_video_iterator(session, start_frame_idx=start, reverse=reverse):
-            masks = processor.post_process_masks([output.pred_masks], original_sizes=[[height, width]])[0][:, 0]
+        with _autocast(precision):
+            outputs = list(model.propagate_in_video_iterator(session, start_frame_idx=start, reverse=reverse))
+        for output in outputs:  # a tracker output depends on nothing but the session: safe to post-process after
+            masks = processor.post_process_masks([output.pred_masks.float()], original_sizes=[[height, width]])[0][:, 0]
             results.setdefault(output.frame_idx, {oid: masks[i].numpy().astype(bool)
                                                   for i, oid in enumerate(output.object_ids)})
     return results
 
 
-def reference_concepts(checkpoint, frames: list[np.ndarray], texts: list[str]):
+def reference_concepts(checkpoint, frames: list[np.ndarray], texts: list[str], precision: str = "fp32"):
     model = Sam3VideoModel.from_pretrained(str(checkpoint)).eval()
     processor = Sam3VideoProcessor.from_pretrained(str(checkpoint))
     session = processor.init_video_session(video=frames, inference_device="cpu")
     processor.add_text_prompt(session, texts)
     results = {}
-    for output in model.propagate_in_video_iterator(session):
-        found = processor.postprocess_outputs(session, output)
-        results[output.frame_idx] = {int(i): m.numpy() for i, m in zip(found["object_ids"], found["masks"])}
+    with _autocast(precision):  # post-processing reads the session as it is at that frame: inside the loop
+        for output in model.propagate_in_video_iterator(session):
+            found = processor.postprocess_outputs(session, cast_floats(output, torch.float32))
+            results[output.frame_idx] = {int(i): m.numpy() for i, m in zip(found["object_ids"], found["masks"])}
     return results
 
 

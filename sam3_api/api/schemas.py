@@ -159,3 +159,5 @@ class HealthResponse(BaseModel):
     queue_depth: int = 0
     cached_images: int = 0
     load_attempts: int = Field(0, description="Model load attempts so far (transient failures are retried)")
+    precision: str | None = Field(None, description="fp32 | bf16: the precision the model runs in, once loaded")
+    precision_reason: str | None = Field(None, description="Why that precision (SAM3_PRECISION, or what auto found)")

@@ -85,15 +85,20 @@ def build_processor(image_size: int, tokenizer: CLIPTokenizer) -> Sam3VideoProce
     return Sam3VideoProcessor(image_processor=image_processor, video_processor=video_processor, tokenizer=tokenizer)
 
 
-def write_checkpoint(path: Path, config: Sam3VideoConfig, tokenizer: CLIPTokenizer, seed: int = 0) -> None:
-    """Write config, hub-layout safetensors, processor and tokenizer files to `path` (atomically)."""
+def write_checkpoint(path: Path, config: Sam3VideoConfig, tokenizer: CLIPTokenizer, seed: int = 0,
+                     device: str = "cpu") -> None:
+    """Write config, hub-layout safetensors, processor and tokenizer files to `path` (atomically).
+
+    `device` is where the random weights are drawn: on a GPU the full-size model initialises in seconds
+    (bench/gpu_report.py); the values then differ from a CPU-built checkpoint of the same seed."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=f".{path.name}-", dir=path.parent))
     try:
         torch.manual_seed(seed)
-        model = Sam3VideoModel(config).eval()
-        make_detector_fire(model)
+        with torch.device(device):  # the factory functions in make_detector_fire follow too
+            model = Sam3VideoModel(config).eval()
+            make_detector_fire(model)
         config.save_pretrained(staging)
         # Keys as the module tree names them: tracker_model.*, detector_model.*, tracker_neck.* (the hub's).
         save_model(model, str(staging / "model.safetensors"), metadata={"format": "pt"})

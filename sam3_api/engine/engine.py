@@ -31,7 +31,8 @@ INTERACTIVE_KINDS = {"box", "points", "embed"}
 # What the engine reads of its settings: an app sharing an engine must agree on these (api/services.py).
 SETTINGS_READ = ("model", "device", "cache_dir", "hf_token", "torch_num_threads", "load_retries", "load_retry_backoff_s",
                  "log_format", "max_queue", "priority_burst", "request_timeout_s", "embedding_cache_entries",
-                 "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks", "video_max_objects")
+                 "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks", "video_max_objects",
+                 "precision")
 log = logging.getLogger(__name__)
 # Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
 # middleware installs a list and _run appends to it on the event loop, once the job's result is back (the
@@ -88,9 +89,13 @@ class Sam3Engine:
                                         error=loading.describe(exc), attempts=self._status.attempts + 1)
             return
         seconds = time.perf_counter() - started
+        precision = self.runtime.precision
         self._status = EngineStatus("ready", settings.model, device, is_random, load_seconds=seconds,
-                                    attempts=self._status.attempts + 1)
-        log.info("SAM 3 ready on %s in %.1f s (%s parameters)", device, seconds, f"{self.runtime.parameter_count:,}")
+                                    attempts=self._status.attempts + 1, precision=precision.name,
+                                    precision_reason=precision.reason)
+        self.metrics.precision.labels(precision.name).set(1)
+        log.info("SAM 3 ready on %s in %.1f s (%s parameters, precision %s: %s)", device, seconds,
+                 f"{self.runtime.parameter_count:,}", precision.name, precision.reason)
 
     def _load_attempt(self):
         self.metrics.load_attempts.inc()

@@ -125,12 +125,15 @@ def _needs_token(exc: BaseException) -> bool:
 
 
 def load_runtime(settings: Settings):
-    """Resolve SAM3_MODEL (dev-tiny, directory or hub id) and load it on the chosen device."""
+    """Resolve SAM3_MODEL (dev-tiny, directory or hub id) and load it on the chosen device and precision."""
+    from . import precision
     from .devmodel import ensure_dev_checkpoint, is_random_checkpoint
     from .runtime import Sam3Runtime, configure_torch, pick_device
 
     device = pick_device(settings.device)
     configure_torch(device, settings.torch_num_threads)
+    chosen = precision.resolve(settings.precision, device)
+    log.info("precision %s on %s: %s", chosen.name, device.type, chosen.reason)
     source = str(ensure_dev_checkpoint(settings.cache_dir)) if settings.is_dev_model else settings.model
-    runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token)
+    runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token, precision=chosen)
     return runtime, device.type, settings.is_dev_model or is_random_checkpoint(source)

@@ -22,6 +22,8 @@ import torch
 from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel, Sam3VideoProcessor
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
+from .precision import Precision, cast_floats
+
 log = logging.getLogger(__name__)
 TEXT_CACHE_ENTRIES = 256
 MASK_CHUNK = 16  # detector masks upsampled to the original size this many at a time
@@ -100,8 +102,9 @@ class Sam3Runtime:
     """A loaded checkpoint on one device. Not thread-safe by design: only the model thread calls it."""
 
     def __init__(self, model: Sam3VideoModel, processor: Sam3Processor, device: torch.device,
-                 video_processor: Sam3VideoProcessor | None = None):
+                 video_processor: Sam3VideoProcessor | None = None, precision: Precision | None = None):
         self.model = model.eval().to(device)
+        self.precision = precision or Precision("fp32", "not asked for")
         self.processor = processor
         self.video_processor = video_processor  # frames -> model input, text prompts and results of video sessions
         self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
@@ -110,12 +113,13 @@ class Sam3Runtime:
         self._position_encodings: tuple[torch.Tensor, ...] | None = None
 
     @classmethod
-    def from_pretrained(cls, source: str, device: torch.device, token: str | None = None) -> "Sam3Runtime":
-        """Load a sam3_video checkpoint (hub id or directory): weights, processor and tokenizer."""
+    def from_pretrained(cls, source: str, device: torch.device, token: str | None = None,
+                        precision: Precision | None = None) -> "Sam3Runtime":
+        """Load a sam3_video checkpoint (hub id or directory): weights (fp32), processor and tokenizer."""
         model = Sam3VideoModel.from_pretrained(source, token=token, dtype=torch.float32)
         processor = Sam3Processor.from_pretrained(source, token=token)
         video_processor = Sam3VideoProcessor.from_pretrained(source, token=token)
-        return cls(model, processor, device, video_processor)
+        return cls(model, processor, device, video_processor, precision)
 
     @property
     def parameter_count(self) -> int:
@@ -126,9 +130,8 @@ class Sam3Runtime:
         return sum(p.numel() * p.element_size() for p in self.model.parameters())
 
     def _autocast(self):
-        if self.device.type == "cuda":
-            return torch.autocast("cuda", dtype=torch.bfloat16)
-        return contextlib.nullcontext()
+        """Every model call runs inside this: bf16 autocast under SAM3_PRECISION's bf16, nothing under fp32."""
+        return self.precision.autocast(self.device)
 
     @torch.inference_mode()
     def encode(self, pixels: np.ndarray) -> ImageEmbedding:
@@ -149,11 +152,13 @@ class Sam3Runtime:
             for level, size in zip(feature_maps, tracker.backbone_feature_sizes)
         ]
         # Keep only what the heads read; the ViT's last_hidden_state is large and no longer needed.
+        # Cached in the compute dtype: under bf16 a cached image costs half the bytes of fp32.
+        store = self.precision.store
         detector = Sam3VisionEncoderOutput(
-            fpn_hidden_states=vision.fpn_hidden_states,
-            fpn_position_encoding=self._shared_position_encodings(vision.fpn_position_encoding),
+            fpn_hidden_states=store(tuple(vision.fpn_hidden_states)),
+            fpn_position_encoding=self._shared_position_encodings(store(tuple(vision.fpn_position_encoding))),
         )
-        return ImageEmbedding(detector=detector, tracker=tracker_features, original_size=pixels.shape[:2])
+        return ImageEmbedding(detector=detector, tracker=store(tracker_features), original_size=pixels.shape[:2])
 
     def _shared_position_encodings(self, encodings: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """The FPN's sine position encodings depend only on the (fixed) input size, not on the pixels: keep
@@ -201,9 +206,13 @@ class Sam3Runtime:
         text_features, attention_mask = self._text_features(text or "visual")
         boxes = prompt.get("input_boxes")
         labels = prompt.get("input_boxes_labels")
-        with self._autocast():
+        vision, autocast = embedding.detector, self._autocast()
+        if boxes is not None and self.precision.exemplar_boxes_need_fp32(self.device):
+            vision, autocast = cast_floats(vision, torch.float32), contextlib.nullcontext()
+            text_features = cast_floats(text_features, torch.float32)
+        with autocast:
             outputs = self.model.detector_model(
-                vision_embeds=embedding.detector,
+                vision_embeds=vision,
                 text_embeds=text_features,
                 attention_mask=attention_mask,
                 input_boxes=None if boxes is None else boxes.to(self.device),
@@ -239,7 +248,8 @@ class Sam3Runtime:
             value = prompt.get(name)
             return None if value is None else value.to(self.device)
 
-        with self._autocast():
+        features = self.precision.decoder_features(embedding.tracker)
+        with self.precision.decoder_autocast(self.device):
             sparse, dense = tracker.prompt_encoder(
                 input_points=on_device("input_points"),
                 input_labels=on_device("input_labels"),
@@ -247,12 +257,12 @@ class Sam3Runtime:
                 input_masks=None,
             )
             low_res_masks, iou_scores, _, _ = tracker.mask_decoder(
-                image_embeddings=embedding.tracker[-1],
+                image_embeddings=features[-1],
                 image_positional_embeddings=tracker.get_image_wide_positional_embeddings(),
                 sparse_prompt_embeddings=sparse,
                 dense_prompt_embeddings=dense,
                 multimask_output=multimask,
-                high_resolution_features=embedding.tracker[:-1],
+                high_resolution_features=features[:-1],
             )
         return low_res_masks[0].float(), iou_scores[0].float()
 

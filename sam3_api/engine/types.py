@@ -150,6 +150,8 @@ class EngineStatus:
     error: str | None = None
     load_seconds: float | None = None
     attempts: int = 0  # load attempts so far (transient failures are retried with backoff)
+    precision: str | None = None  # fp32 | bf16 once loaded
+    precision_reason: str | None = None  # why (SAM3_PRECISION, or what auto found on this hardware)
 
     @property
     def ready(self) -> bool:

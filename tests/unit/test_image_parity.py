@@ -3,6 +3,11 @@ checkpoint: Sam3TrackerModel + Sam3TrackerProcessor (points, box) and Sam3Model 
 
 Possible only because generated checkpoints have the hub's layout (tracker weights keyed `tracker_model.*`
 once): Sam3TrackerModel.from_pretrained reads the tracker, the detector's ViT and the tracker neck from it.
+
+Under both precisions: under bf16 the reference runs under the same bf16 autocast (the tracker's prompt decoder
+in fp32, as the engine runs it). fp32 masks are identical; under bf16 our cached features are stored in bf16
+between the backbone and the heads (the reference keeps whatever dtype autocast left them in), so masks may
+differ by a few boundary pixels: IoU >= 0.98.
 """
 
 from __future__ import annotations
@@ -15,7 +20,9 @@ import torch
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
-from tests.conftest import CACHE_DIR, limits, random_image
+from sam3_api.engine.precision import cast_floats
+from tests.conftest import CACHE_DIR, autocast_for, engine_for, limits, random_image
+from tests.video_reference import iou
 
 HEIGHT, WIDTH = 90, 130
 
@@ -30,13 +37,19 @@ def image():
     return random_image(HEIGHT, WIDTH, seed=21)
 
 
-def tracker_reference(checkpoint, image, **prompt) -> np.ndarray:
+def tracker_reference(checkpoint, image, precision, **prompt) -> np.ndarray:
+    """Sam3TrackerModel's documented two steps: get_image_embeddings, then the prompt decoder on them. Under
+    bf16 the embeddings are computed under autocast and the decoder runs in fp32, as in the engine."""
     model = Sam3TrackerModel.from_pretrained(checkpoint).eval()
     processor = Sam3TrackerProcessor.from_pretrained(checkpoint)
     inputs = processor(images=image, return_tensors="pt", **prompt)
     with torch.inference_mode():
-        outputs = model(**inputs, multimask_output=False)
-    return processor.post_process_masks(outputs.pred_masks, inputs["original_sizes"])[0][0, 0].numpy()
+        with autocast_for(precision):
+            embeddings = model.get_image_embeddings(inputs.pop("pixel_values"))
+        embeddings = [level.float() for level in embeddings]
+        inputs.pop("original_sizes")
+        outputs = model(image_embeddings=embeddings, **inputs, multimask_output=False)
+    return processor.post_process_masks(outputs.pred_masks, [list(image.shape[:2])])[0][0, 0].numpy()
 
 
 @pytest.mark.parametrize("points,labels,box", [
@@ -44,31 +57,46 @@ def tracker_reference(checkpoint, image, **prompt) -> np.ndarray:
     (None, None, [20, 10, 110, 80]),
     ([[60, 40], [10, 80]], [1, 0], [20, 10, 110, 80]),
 ])
-def test_points_and_box_masks_equal_the_standalone_tracker(engine, checkpoint, image, points, labels, box):
+def test_points_and_box_masks_equal_the_standalone_tracker(request, precision, checkpoint, image, points, labels,
+                                                           box):
+    engine = engine_for(request, precision)
     prompt = {}
     if points:
         prompt.update(input_points=[[points]], input_labels=[[labels]])
     if box:
         prompt.update(input_boxes=[[box]])
-    reference = tracker_reference(checkpoint, image, **prompt)
+    reference = tracker_reference(checkpoint, image, precision, **prompt).astype(bool)
     if points:
         ours = asyncio.run(engine.segment_points(image, points, labels, box=box, thresholds=limits())).masks[0]
     else:
         ours = asyncio.run(engine.segment_boxes(image, [box], thresholds=limits())).masks[0]
     assert ours.shape == reference.shape == (HEIGHT, WIDTH)
-    assert np.array_equal(ours, reference.astype(bool))
+    assert reference.any(), "a non-empty mask to compare"
+    if precision == "fp32":
+        assert np.array_equal(ours, reference)
+    else:
+        assert iou(ours, reference) >= 0.98
 
 
-def test_text_masks_equal_sam3_model_and_its_processor(engine, checkpoint, image):
+def test_text_masks_equal_sam3_model_and_its_processor(request, precision, checkpoint, image):
+    engine = engine_for(request, precision)
     model = Sam3Model.from_pretrained(checkpoint).eval()
     processor = Sam3Processor.from_pretrained(checkpoint)
     inputs = processor(images=image, text="cat", return_tensors="pt")
-    with torch.inference_mode():
+    with torch.inference_mode(), autocast_for(precision):
         outputs = model(**inputs)
+    # The processor thresholds bf16 logits after resizing them in bf16, which loses most of each mask: our
+    # engine post-processes in fp32 (runtime._instances), so the reference does too.
+    outputs = cast_floats(outputs, torch.float32)
     reference = processor.post_process_instance_segmentation(
         outputs, threshold=0.5, mask_threshold=0.5, target_sizes=inputs["original_sizes"].tolist())[0]
     [ours] = asyncio.run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.5, mask=0.5)))
     order = torch.argsort(reference["scores"], descending=True)
     assert ours.num_masks == len(order) > 0, "the dev model's detector fires"
-    assert np.array_equal(ours.masks, reference["masks"][order].bool().numpy())
-    assert np.allclose(ours.scores, reference["scores"][order].numpy(), atol=1e-6)
+    expected = reference["masks"][order].bool().numpy()
+    if precision == "fp32":
+        assert np.array_equal(ours.masks, expected)
+        assert np.allclose(ours.scores, reference["scores"][order].float().numpy(), atol=1e-6)
+    else:
+        assert min(iou(a, b) for a, b in zip(ours.masks, expected)) >= 0.98
+        assert np.allclose(ours.scores, reference["scores"][order].float().numpy(), atol=0.02)

@@ -1,5 +1,6 @@
 """Video tracking in the engine on dev-tiny: picked objects and text concepts, parity with transformers'
-documented pipelines on the same checkpoint, directions, chunked frames and bounded tracker state."""
+documented pipelines on the same checkpoint (under fp32 and under bf16 against the reference under the same
+autocast), directions, chunked frames and bounded tracker state."""
 
 from __future__ import annotations
 
@@ -13,7 +14,7 @@ from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
 from sam3_api.engine.video.memory import memory_window
 from sam3_api.errors import InvalidPrompt
-from tests.conftest import CACHE_DIR, limits
+from tests.conftest import CACHE_DIR, engine_for, limits
 from tests.video_reference import decoded, iou, moving_square_frames, reference_concepts, reference_objects
 
 pytestmark = pytest.mark.timeout(300)
@@ -41,50 +42,59 @@ def clip():
     return moving_square_frames(24)
 
 
-def test_box_on_a_middle_frame_is_tracked_both_ways_like_the_standalone_tracker(engine, checkpoint, clip):
+def test_box_on_a_middle_frame_is_tracked_both_ways_like_the_standalone_tracker(request, precision, checkpoint,
+                                                                                clip):
+    engine = engine_for(request, precision)
     prompt = ObjectPrompt(5, 10, box=[38, 40, 78, 80])
     run, results = run_to_end(engine, clip, VideoRequest(objects=[prompt]))
     ours = decoded(results)
     assert sorted(ours) == list(range(24)), "every frame reported once"
     assert all(list(ours[f]) == [5] for f in ours), "one stable object id on every frame"
     assert all(ours[f][5].shape == (HEIGHT, WIDTH) and ours[f][5].any() for f in ours)
-    reference = reference_objects(checkpoint, clip, [prompt], "both")
+    reference = reference_objects(checkpoint, clip, [prompt], "both", precision)
     assert min(iou(ours[f][5], reference[f][5]) for f in range(24)) >= 0.99
 
 
-def test_points_and_a_box_on_different_frames_match_the_standalone_tracker(engine, checkpoint, clip):
+def test_points_and_a_box_on_different_frames_match_the_standalone_tracker(request, precision, checkpoint, clip):
+    engine = engine_for(request, precision)
     prompts = [ObjectPrompt(7, 5, box=[25, 40, 65, 80]),
                ObjectPrompt(3, 12, points=[[70, 60], [10, 10]], labels=[1, 0])]
     _, results = run_to_end(engine, clip, VideoRequest(objects=prompts))
-    ours, reference = decoded(results), reference_objects(checkpoint, clip, prompts, "both")
+    ours, reference = decoded(results), reference_objects(checkpoint, clip, prompts, "both", precision)
     worst = min(iou(ours[f][obj], reference[f][obj]) for f in range(24) for obj in (7, 3))
     assert worst >= 0.99
 
 
 @pytest.mark.parametrize("direction,tracked", [("forward", range(10, 24)), ("backward", range(0, 11))])
-def test_one_direction_tracks_only_that_side_of_the_prompted_frame(engine, checkpoint, clip, direction, tracked):
+def test_one_direction_tracks_only_that_side_of_the_prompted_frame(request, precision, checkpoint, clip, direction,
+                                                                    tracked):
+    engine = engine_for(request, precision)
     prompt = ObjectPrompt(1, 10, points=[[60, 60]], labels=[1])
     _, results = run_to_end(engine, clip, VideoRequest(objects=[prompt], direction=direction))
     ours = decoded(results)
     assert sorted(ours) == list(range(24)), "untracked frames are still reported, with no objects"
     assert sorted(f for f in ours if ours[f]) == list(tracked)
-    reference = reference_objects(checkpoint, clip, [prompt], direction)
+    reference = reference_objects(checkpoint, clip, [prompt], direction, precision)
     assert min(iou(ours[f][1], reference[f][1]) for f in tracked) >= 0.99
 
 
-def test_text_finds_objects_and_keeps_their_ids_like_transformers_pipeline(engine, checkpoint, clip):
+def test_text_finds_objects_and_keeps_their_ids_like_transformers_pipeline(request, precision, checkpoint, clip):
+    engine = engine_for(request, precision)
     run, results = run_to_end(engine, clip, VideoRequest(texts=["cat"]))
     ours = decoded(results)
     assert ours[0], "the dev model's detector must find objects on the first frame"
     first_ids = set(ours[0])
     assert all(first_ids <= set(ours[f]) for f in range(24)), "objects found on frame 0 keep their ids"
     assert {entry["prompt"] for entry in run.catalog.values()} == {"cat"}
-    reference = reference_concepts(checkpoint, clip, ["cat"])
+    reference = reference_concepts(checkpoint, clip, ["cat"], precision)
     for frame in range(24):  # our ids are 1.. in order of appearance; the model's are 0..
         assert len(ours[frame]) == len(reference[frame])
         for ours_mask, ref_mask in zip((ours[frame][k] for k in sorted(ours[frame])),
                                        (reference[frame][k] for k in sorted(reference[frame]))):
-            assert np.array_equal(ours_mask, ref_mask)
+            if precision == "fp32":
+                assert np.array_equal(ours_mask, ref_mask)
+            else:  # our frame features are stored in bf16 between the ViT and the heads
+                assert iou(ours_mask, ref_mask) >= 0.98
 
 
 def test_hot_start_hold_back_releases_frames_like_the_iterator(checkpoint, clip):

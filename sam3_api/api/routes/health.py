@@ -38,6 +38,8 @@ async def health(engine: EngineDep) -> HealthResponse:
         load_attempts=status.attempts,
         queue_depth=engine.worker.pending,
         cached_images=len(engine.cache),
+        precision=status.precision,
+        precision_reason=status.precision_reason,
     )
 
 

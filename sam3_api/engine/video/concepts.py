@@ -16,6 +16,8 @@ from dataclasses import dataclass
 import torch
 from transformers import Sam3VideoInferenceSession
 
+from ..precision import cast_floats
+
 
 @dataclass
 class ConceptMasks:
@@ -71,7 +73,8 @@ class ConceptTracker:
         return released
 
     def _postprocess(self, output) -> ConceptMasks:
-        result = self.runtime.video_processor.postprocess_outputs(self.session, output)
+        # Post-processed in fp32 whatever the precision: resizing bf16 mask logits loses mask edges.
+        result = self.runtime.video_processor.postprocess_outputs(self.session, cast_floats(output, torch.float32))
         ids = [int(i) for i in result["object_ids"]]
         prompts = {obj_id: text for text, obj_ids in result["prompt_to_obj_ids"].items() for obj_id in obj_ids}
         return ConceptMasks(frame=output.frame_idx, object_ids=ids, masks=result["masks"].cpu(),

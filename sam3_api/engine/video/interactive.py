@@ -31,7 +31,7 @@ from .objects import ObjectPrompt, ObjectTracker, TrackedMasks, frame_features
 from .plan import build_plan
 from .run import FrameObject, FrameResult, frame_object
 
-FEATURE_FRAMES = 4  # frames whose backbone output is kept for more clicks (about 21 MB each at full size)
+FEATURE_FRAMES = 4  # frames whose backbone output is kept for more clicks (full size: ~21 MB each in fp32, half in bf16)
 
 
 @dataclass

@@ -75,8 +75,8 @@ class ObjectTracker:
             self._cache_features(frame, features)
         with self.runtime._autocast():
             output = self.model(inference_session=self.session, frame_idx=frame, reverse=reverse)
-        logits = self.processor.post_process_masks(
-            [output.pred_masks], original_sizes=[list(self.size)], binarize=False)[0][:, 0]
+        logits = self.processor.post_process_masks(  # resized in fp32: bf16 loses mask edges when upsampled
+            [output.pred_masks.float()], original_sizes=[list(self.size)], binarize=False)[0][:, 0]
         scores = output.object_score_logits.float().sigmoid().reshape(-1)
         return TrackedMasks(list(output.object_ids), logits.float(), scores.cpu())
 
@@ -105,7 +105,9 @@ def frame_features(runtime, pixel_values: torch.Tensor, with_detector: bool) -> 
             hidden = model.detector_model.vision_encoder.backbone(pixel_values).last_hidden_state
             vision = SimpleNamespace(last_hidden_state=hidden)
         tracker = model.get_vision_features_for_tracker(vision_embeds=vision)
-    return FrameFeatures(tracker=tracker, detector=vision if with_detector else None)
+    # Kept (interactive sessions, the tracker's feature cache) in the compute dtype: half the bytes under bf16.
+    store = runtime.precision.store
+    return FrameFeatures(tracker=store(tracker), detector=store(vision) if with_detector else None)
 
 
 def binarize(logits: torch.Tensor, mask_threshold_logit: float) -> np.ndarray:
