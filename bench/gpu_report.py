@@ -135,10 +135,10 @@ def measure(args: argparse.Namespace, model: str, device: str, budget: Budget) -
                         request_timeout_s=0, **({"cache_dir": args.cache_dir} if args.cache_dir else {}))
     app, server, thread, host = start_server(settings)
     try:
-        status = app.state.engine.wait_ready(timeout=1800)
+        status = app.state.services.engine.wait_ready(timeout=1800)
         if not status.ready:
             raise SystemExit(f"model failed to load: {status.error}")
-        engine = app.state.engine
+        engine = app.state.services.engine
         report = {"model": model, "device": status.device, "precision": status.precision,
                   "precision_reason": status.precision_reason, "load_s": round(status.load_seconds or 0, 2),
                   "parameters": engine.runtime.parameter_count}

@@ -8,9 +8,12 @@ themselves: those fail on the first attempt with the hint that says how to fix t
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..config import Settings

@@ -67,7 +67,7 @@ def test_default_server_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(monke
     no_native_bf16(monkeypatch)
     settings = dev_settings(precision="auto")
     with caplog.at_level(logging.INFO), TestClient(create_app(settings)) as client:
-        client.app.state.engine.wait_ready(timeout=300)
+        client.app.state.services.engine.wait_ready(timeout=300)
         health = client.get("/health").json()
         metrics = client.get("/metrics").text
     assert health["precision"] == "fp32" and "no native bf16" in health["precision_reason"]
@@ -77,7 +77,7 @@ def test_default_server_on_a_cpu_without_native_bf16_runs_fp32_and_says_so(monke
 
 def test_bf16_server_names_its_precision_in_health_metrics_and_log(caplog):
     with caplog.at_level(logging.INFO), TestClient(create_app(dev_settings(precision="bf16"))) as client:
-        client.app.state.engine.wait_ready(timeout=300)
+        client.app.state.services.engine.wait_ready(timeout=300)
         health = client.get("/health").json()
         metrics = client.get("/metrics").text
     assert health["precision"] == "bf16" and health["precision_reason"].startswith("SAM3_PRECISION=bf16")
