@@ -118,12 +118,11 @@ def _follow(client: Sam3Client, job: BatchJob) -> BatchJob:
 
 def _write_export(client: Sam3Client, job: BatchJob, export_format: str, out: Path) -> Path:
     path = client.download_export(job.job_id, export_format, out / EXPORT_FILES[export_format])
-    if path.suffix == ".zip":  # yolo: labels/ + data.yaml; masks: per-image PNGs
-        folder = out / export_format
+    if path.suffix == ".zip":  # yolo: labels/ + data.yaml; masks: instances/, classes/, index.json
         with zipfile.ZipFile(path) as archive:
-            archive.extractall(folder)  # zipfile drops '..' and absolute parts of member names
+            archive.extractall(out)  # zipfile drops '..' and absolute parts of member names
         path.unlink()
-        return folder
+        return out
     return path
 
 

@@ -62,8 +62,8 @@ def batch_spec(*, texts: list[str] | None, mode: str | None, annotations: CocoBo
     if mode is not None:
         return BatchSpec("auto", [AUTO_CATEGORY], **options)
     by_name = {normalise_file_name(name): name for name in file_names}
-    boxes = {by_name[name]: [(category, list(box)) for category, box in items]
-             for name, items in annotations.boxes.items() if items and name in by_name}
+    boxes = {by_name[key]: [(category, list(box)) for category, box in items]
+             for name, items in annotations.boxes.items() if items and (key := normalise_file_name(name)) in by_name}
     if not boxes:
         raise InvalidPrompt("no image of the batch matches a file_name in annotations.images; name the images as "
                             f"in the batch, e.g. {file_names[0]!r}" if file_names else "the batch has no images",

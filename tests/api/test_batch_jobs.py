@@ -220,3 +220,58 @@ def test_events_stream_progress_images_and_the_end(client):
     job = upload(client, texts=["cat"])
     text = client.get(f"/batch/jobs/{job['job_id']}/events").text
     assert text.count("event: image") == 3 and "event: end" in text and "event: progress" in text
+
+
+def test_jobs_belong_to_the_api_key_that_created_them(tmp_path):
+    keyed = ready_client(data_dir=tmp_path, api_keys=["alice", "bob"])
+    try:
+        alice, bob = {"X-API-Key": "alice"}, {"X-API-Key": "bob"}
+        response = keyed.post("/batch/jobs", headers=alice, data={"texts": '["cat"]'},
+                              files=[("images", ("a.png", IMAGES["img_0.png"], "image/png"))])
+        job_id = response.json()["job_id"]
+        assert keyed.get(f"/batch/jobs/{job_id}", headers=alice).status_code == 200
+        for path in ("", "/results", "/export"):
+            assert keyed.get(f"/batch/jobs/{job_id}{path}", headers=bob).status_code == 404
+        assert keyed.get("/batch/jobs", headers=bob).json()["jobs"] == []
+        assert keyed.get("/batch/jobs").status_code == 401
+    finally:
+        keyed.__exit__(None, None, None)
+
+
+def many_images(count: int) -> list:
+    return [("images", (f"{index:03d}.png", png_bytes(random_image(64, 64, seed=index)), "image/png"))
+            for index in range(count)]
+
+
+def test_a_cancelled_job_keeps_and_exports_the_images_it_finished(client):
+    response = submit(client, many_images(60), texts=["cat"])
+    job_id = response.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while client.get(f"/batch/jobs/{job_id}").json()["progress"]["images_done"] < 2 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert client.post(f"/batch/jobs/{job_id}/cancel").status_code == 200
+    job = wait_finished(client, job_id)
+    done = job["progress"]["images_done"]
+    assert job["status"] == "cancelled" and 2 <= done < 60 and "kept" in job["error"]
+    export = client.get(f"/batch/jobs/{job_id}/export?format=coco").json()
+    assert len(export["images"]) == done == len(records(client, job_id))
+
+
+def test_a_job_running_at_shutdown_resumes_at_the_next_start_without_running_an_image_twice(tmp_path):
+    first = ready_client(data_dir=tmp_path)
+    response = submit(first, many_images(40), texts=["cat"])
+    job_id = response.json()["job_id"]
+    deadline = time.monotonic() + 60
+    while first.get(f"/batch/jobs/{job_id}").json()["progress"]["images_done"] < 3 and time.monotonic() < deadline:
+        time.sleep(0.01)
+    first.__exit__(None, None, None)  # the lifespan stops the runner: the job is queued again
+    stopped_at = len((tmp_path / "jobs" / job_id / "results.ndjson").read_text().splitlines())
+    assert json.loads((tmp_path / "jobs" / job_id / "manifest.json").read_text())["status"] == "queued"
+    second = ready_client(data_dir=tmp_path)
+    try:
+        job = wait_finished(second, job_id)
+        assert job["status"] == "succeeded" and job["progress"]["images_done"] == 40 and 3 <= stopped_at < 40
+        lines = (tmp_path / "jobs" / job_id / "results.ndjson").read_text().splitlines()
+        assert len(lines) == 40 and len({json.loads(line)["file_name"] for line in lines}) == 40
+    finally:
+        second.__exit__(None, None, None)
