@@ -17,6 +17,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 
+from ..engine import prompts
 from ..engine.types import PreparedImage
 from ..errors import EngineBusy, ModelNotReady, RequestTimeout, Sam3Error
 from ..media.coco_boxes import read_coco_boxes
@@ -75,6 +76,7 @@ class BatchJobRunner(BackgroundRunner):
                                                       batch_max_images, max_boxes=self.settings.max_prompts)
             spec = batch_spec(texts=params.pop("texts", None), mode=params.pop("mode", None),
                               annotations=annotations, file_names=listing.file_names, options=params)
+            self._check_texts(spec)
             await asyncio.to_thread(write_listing, scratch, listing)
             job = self.store.create(KIND, {"source": source, "spec": spec.to_dict()}, owner)
             for entry in os.listdir(scratch):
@@ -86,6 +88,13 @@ class BatchJobRunner(BackgroundRunner):
         self.store.save(job)
         self._put(job.job_id)
         return job
+
+    def _check_texts(self, spec: BatchSpec) -> None:
+        """The limits the engine would apply to each image's texts, checked once before the 202."""
+        if spec.mode == "texts":
+            prompts.check_count(len(spec.categories), self.settings.max_prompts, "texts")
+            for text in spec.categories:
+                prompts.check_text(text, self.settings.max_text_length, "texts")
 
     def _admit(self) -> None:
         waiting = sum(1 for job in self.store.list(KIND) if job.status == "queued")

@@ -55,7 +55,7 @@ def batch_spec(*, texts: list[str] | None, mode: str | None, annotations: CocoBo
                             f"or annotations (a COCO detection JSON whose boxes become masks); got {given or 'none'}",
                             field="prompts")
     if texts:
-        categories = list(dict.fromkeys(text.strip() for text in texts))
+        categories = list(dict.fromkeys(" ".join(text.split()) for text in texts))  # as the engine cleans them
         if not all(categories):
             raise InvalidPrompt("texts must not be empty strings", field="texts")
         return BatchSpec("texts", categories, **options)

@@ -47,3 +47,7 @@ def test_min_area_drops_small_masks_and_max_masks_caps_what_is_left():
     assert [a["category"] for a in kept] == ["a"]
     kept = annotations(found, ["a", "b", "c"], BatchSpec("texts", ["a"], min_area=5))
     assert [a["category"] for a in kept] == ["a", "c"] and kept[1]["mask"]["size"] == [10, 10]
+
+
+def test_texts_are_cleaned_as_the_engine_cleans_them_so_categories_match_the_masks():
+    assert spec(texts=["red  car", "red car "]).categories == ["red car"]
