@@ -111,8 +111,14 @@ class BatchJobRunner(BackgroundRunner):
         return read_listing(self.store.directory(job.job_id))["file_names"]
 
     def find(self, job_id: str, owner: str | None) -> Job | None:
+        """The job, if it exists, is a batch job, belongs to `owner` and has not outlived SAM3_BATCH_JOB_TTL_S."""
         job = self.store.get(job_id)
-        return job if job is not None and job.kind == KIND and job.owner == owner else None
+        if job is None or job.kind != KIND or job.owner != owner:
+            return None
+        if job.finished and job.finished_at + self.settings.batch_job_ttl_s < self.store.clock():
+            self.delete(job)
+            return None
+        return job
 
     def cancel(self, job: Job) -> None:
         """Queued: cancelled at once. Running: stops before its next image; the images done are kept."""
@@ -132,11 +138,15 @@ class BatchJobRunner(BackgroundRunner):
         self._logs.pop(job.job_id, None)
 
     # ------------------------------------------------------------------------------------------ the work
+    def sweep(self) -> None:
+        """Delete the batch jobs that ended more than SAM3_BATCH_JOB_TTL_S ago, with their files."""
+        for job in self.store.expired(kind=KIND, ttl_s=self.settings.batch_job_ttl_s):
+            log.info("batch job %s expired", job.job_id)
+            self.delete(job)
+
     async def _expire(self) -> None:
         while True:
-            for job in self.store.expired(kind=KIND, ttl_s=self.settings.batch_job_ttl_s):
-                log.info("batch job %s expired", job.job_id)
-                self.delete(job)
+            self.sweep()
             await asyncio.sleep(EXPIRY_CHECK_S)
 
     async def _consume(self) -> None:

@@ -276,3 +276,22 @@ def test_a_job_running_at_shutdown_resumes_at_the_next_start_without_running_an_
         assert len(lines) == 40 and len({json.loads(line)["file_name"] for line in lines}) == 40
     finally:
         second.__exit__(None, None, None)
+
+
+def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
+    job = upload(client, texts=["cat"])
+    wait_finished(client, job["job_id"])
+    runner = client.app.state.services.batch_jobs
+    directory = runner.store.directory(job["job_id"])
+    ttl = client.app.state.services.settings.batch_job_ttl_s
+    real_clock = runner.store.clock
+    runner.store.clock = lambda: real_clock() + ttl - 60  # a minute before: still there
+    try:
+        runner.sweep()
+        assert client.get(f"/batch/jobs/{job['job_id']}").status_code == 200
+        runner.store.clock = lambda: real_clock() + ttl + 60
+        assert client.get(f"/batch/jobs/{job['job_id']}").status_code == 404  # a lookup never returns it
+        runner.sweep()
+        assert not directory.exists()
+    finally:
+        runner.store.clock = real_clock

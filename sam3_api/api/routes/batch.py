@@ -73,7 +73,7 @@ async def _read_submission(request: Request, settings) -> tuple[BatchInput, dict
 async def list_jobs(runner: BatchJobsDep, key: ApiKeyDep) -> dict:
     """Every batch job the server holds for you (finished ones too, until they expire), oldest first."""
     return {"jobs": [batch_job_out(job).model_dump(mode="json") for job in runner.store.list("batch")
-                     if job.owner == key]}
+                     if runner.find(job.job_id, key) is not None]}
 
 
 @router.get("/{job_id}", response_model=BatchJobOut, responses=ERRORS, summary="A batch job's status")
