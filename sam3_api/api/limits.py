@@ -34,8 +34,8 @@ class BodySizeLimit:
         self.app = app
         self.max_bytes = max_bytes
         # (path prefixes, their cap, the setting that sets it): the first whose prefix matches applies
-        self.tiers = [(prefixes, max(cap, max_bytes), setting) for prefixes, cap, setting in (
-            (video_prefixes, video_max_bytes, "SAM3_VIDEO_MAX_BYTES"),
+        self.tiers = [(prefixes, cap, setting) for prefixes, cap, setting in (
+            (video_prefixes, max(video_max_bytes, max_bytes), "SAM3_VIDEO_MAX_BYTES"),
             (batch_prefixes, batch_max_bytes, "SAM3_BATCH_MAX_UPLOAD_BYTES")) if prefixes]
 
     def _limit(self, path: str) -> tuple[int, str]:

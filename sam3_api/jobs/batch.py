@@ -19,7 +19,8 @@ from collections.abc import AsyncIterator
 
 from ..engine import prompts
 from ..engine.types import PreparedImage
-from ..errors import EngineBusy, ModelNotReady, RequestTimeout, Sam3Error
+from ..errors import EngineBusy, InvalidImage, ModelNotReady, RequestTimeout, Sam3Error
+from ..media.batch_sources import IMAGE_SUFFIXES
 from ..media.coco_boxes import read_coco_boxes
 from ..media.fetch import fetch_url
 from ..media.images import decode_image
@@ -70,6 +71,9 @@ class BatchJobRunner(BackgroundRunner):
         scratch = incoming_dir(self.settings.data_dir)
         try:
             source, listing = await asyncio.to_thread(keep_input, batch, scratch, self.settings)
+            if not listing.file_names:
+                raise InvalidImage(f"no images to label: {len(listing.skipped)} files, none an image "
+                                   f"({', '.join(sorted(IMAGE_SUFFIXES))})", field="images")
             annotations = params.pop("annotations", None)
             if annotations is not None:
                 annotations = await asyncio.to_thread(read_coco_boxes, annotations, max_images=self.settings.

@@ -153,6 +153,8 @@ def hostile_zip(kind: str) -> bytes:
             archive.writestr(info, "/etc/passwd")
         elif kind == "bomb":
             archive.writestr("bomb.png", b"\0" * (64 * 1024**2))
+        elif kind == "no images":
+            archive.writestr("doc.pdf", b"%PDF-1.4")
         elif kind == "many":
             for index in range(60):
                 archive.writestr(f"{index}.png", b"x")
@@ -160,9 +162,9 @@ def hostile_zip(kind: str) -> bytes:
 
 
 @pytest.mark.parametrize("kind,status", [("parent", 400), ("absolute", 400), ("symlink", 400), ("bomb", 413),
-                                         ("many", 413), ("garbage", 400)])
+                                         ("many", 413), ("garbage", 400), ("empty tar", 400), ("no images", 400)])
 def test_hostile_archives_get_their_4xx_and_the_server_keeps_serving(client, kind, status):
-    data = b"this is no archive" if kind == "garbage" else hostile_zip(kind)
+    data = {"garbage": b"this is no archive", "empty tar": b"\0" * 10240}.get(kind) or hostile_zip(kind)
     before = set(client.app.state.services.batch_jobs.store.root.iterdir())
     settings = client.app.state.services.settings
     settings.batch_max_archive_bytes, settings.batch_max_archive_members = 16 * 1024**2, 50
@@ -295,3 +297,17 @@ def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
         assert not directory.exists()
     finally:
         runner.store.clock = real_clock
+
+
+def test_a_body_over_the_batch_upload_limit_is_413_naming_its_setting(client, tmp_path):
+    from tests.api.conftest import client_over
+
+    small = client_over(client.app.state.services.engine, data_dir=tmp_path, batch_max_upload_bytes=64 * 1024)
+    try:
+        response = small.post("/batch/jobs", data={"texts": '["cat"]'},
+                              files=[("archive", ("a.zip", b"\0" * (128 * 1024), "application/zip"))])
+        assert response.status_code == 413 and "SAM3_BATCH_MAX_UPLOAD_BYTES" in response.json()["detail"]
+        assert small.post("/batch/jobs", data={"texts": '["cat"]'},
+                          files=[("images", ("a.png", IMAGES["img_0.png"], "image/png"))]).status_code == 202
+    finally:
+        small.__exit__(None, None, None)
