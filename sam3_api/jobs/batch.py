@@ -16,6 +16,7 @@ import logging
 import os
 import time
 from collections.abc import AsyncIterator
+from contextlib import aclosing
 
 from ..engine import prompts
 from ..engine.types import PreparedImage
@@ -185,20 +186,22 @@ class BatchJobRunner(BackgroundRunner):
     async def _images(self, job: Job, results: BatchResults) -> None:
         spec = BatchSpec.from_dict(job.request["spec"])
         started, saved, ran = time.perf_counter(), 0.0, 0
-        async for file_name, loading in self._prefetched(job, results.done()):
-            if job.job_id in self._stop_requested:
-                self._stop_requested.discard(job.job_id)
-                self.store.finish(job, "cancelled", f"cancelled after {len(results)} of "
-                                                    f"{job.progress['images_total']} images; the images done are kept")
-                return
-            results.append_record(await self._record(spec, file_name, loading))
-            ran += 1
-            job.progress.update(images_done=len(results), images_failed=results.failed,
-                                images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
-            results.notify()
-            if time.perf_counter() - saved > SAVE_EVERY_S:
-                self.store.save(job)
-                saved = time.perf_counter()
+        async with aclosing(self._prefetched(job, results.done())) as loads:  # a stop cancels the loads at once
+            async for file_name, loading in loads:
+                if job.job_id in self._stop_requested:
+                    self._stop_requested.discard(job.job_id)
+                    total = job.progress["images_total"]
+                    self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; the "
+                                                        "images done are kept")
+                    return
+                results.append_record(await self._record(spec, file_name, loading))
+                ran += 1
+                job.progress.update(images_done=len(results), images_failed=results.failed,
+                                    images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
+                results.notify()
+                if time.perf_counter() - saved > SAVE_EVERY_S:
+                    self.store.save(job)
+                    saved = time.perf_counter()
         self.store.save(job)
 
     async def _record(self, spec: BatchSpec, file_name: str, loading: asyncio.Task) -> dict:

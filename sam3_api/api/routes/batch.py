@@ -53,7 +53,8 @@ async def _read_submission(request: Request, settings) -> tuple[BatchInput, dict
         if request.headers.get("content-type", "").startswith("multipart/form-data"):
             form = await request.form(max_files=settings.batch_max_images + 1, max_fields=1000,
                                       max_part_size=settings.max_upload_bytes)
-            files = {name: [v for v in form.getlist(name) if isinstance(v, UploadFile)] for name in ("images", "archive")}
+            files = {name: [value for value in form.getlist(name) if isinstance(value, UploadFile)]
+                     for name in ("images", "archive")}
             params = BatchJobParams.model_validate({k: form.get(k) for k in form.keys() if k not in files})
             if len(files["archive"]) > 1 or (files["archive"] and files["images"]):
                 raise InvalidPrompt("send several `images` files or one `archive`, not both", field="archive")
