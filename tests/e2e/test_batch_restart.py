@@ -8,12 +8,14 @@ import json
 import time
 import zipfile
 
+import pytest
 import requests
 from pycocotools.coco import COCO
 
 from tests.conftest import png_bytes, random_image
 from tests.e2e.conftest import LiveServer
 
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(600)]
 IMAGES = 200
 
 

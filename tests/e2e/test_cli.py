@@ -8,10 +8,12 @@ import subprocess
 import sys
 import time
 
+import pytest
 from pycocotools.coco import COCO
 
 from tests.conftest import REPO, png_bytes, random_image
 
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(400)]
 IMAGES = 80
 
 
