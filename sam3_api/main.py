@@ -21,13 +21,14 @@ from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, run_shutd
 from .api.ratelimit import enforce_rate_limit
 from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
 from .api.services import Services
-from .api.routes import docs, health, segment, video, video_sources, ws, ws_video
+from .api.routes import batch, docs, health, segment, video, video_sources, ws, ws_video
 from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
 
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VIDEO_PATHS = ("/video/", "/predict_video")  # routes whose bodies carry videos (SAM3_VIDEO_MAX_BYTES)
+BATCH_PATHS = ("/batch/",)  # bodies of many images or an archive (SAM3_BATCH_MAX_UPLOAD_BYTES)
 
 DESCRIPTION = """Segment Anything Model 3 over HTTP and WebSocket.
 
@@ -56,7 +57,8 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),
-                       video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS)
+                       video_max_bytes=body_limit_for(settings.video_max_bytes), video_prefixes=VIDEO_PATHS,
+                       batch_max_bytes=settings.batch_max_upload_bytes, batch_prefixes=BATCH_PATHS)
     app.add_middleware(ReplicaHeaders, replica_id=replica_id_for(settings))  # X-Sam3-Replica / X-Sam3-Cache
     app.add_middleware(
         CORSMiddleware, allow_origins=settings.cors_origins, allow_credentials=False,
@@ -71,6 +73,7 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(video.router)
     app.include_router(video_sources.router)
     app.include_router(ws_video.router)
+    app.include_router(batch.router)
     install_compat(app, services)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")

@@ -9,6 +9,7 @@ from starlette.requests import HTTPConnection
 
 from ..config import Settings
 from ..engine.engine import Sam3Engine
+from ..jobs.batch import BatchJobRunner
 from ..jobs.short import ShortJobRunner
 from ..jobs.sources import VideoSources
 from ..jobs.video import VideoJobRunner
@@ -39,6 +40,10 @@ def get_runpod_jobs(connection: HTTPConnection) -> ShortJobRunner:
     return services_of(connection.app).runpod_jobs
 
 
+def get_batch_jobs(connection: HTTPConnection) -> BatchJobRunner:
+    return services_of(connection.app).batch_jobs
+
+
 def api_key(connection: HTTPConnection) -> str | None:
     """The key that authenticated this request or socket (api/auth.py records it); None when keys are off."""
     return getattr(connection.state, "api_key", None)
@@ -50,4 +55,5 @@ SettingsDep = Annotated[Settings, Depends(get_settings)]
 VideoJobsDep = Annotated[VideoJobRunner, Depends(get_video_jobs)]
 VideoSourcesDep = Annotated[VideoSources, Depends(get_video_sources)]
 RunpodJobsDep = Annotated[ShortJobRunner, Depends(get_runpod_jobs)]
+BatchJobsDep = Annotated[BatchJobRunner, Depends(get_batch_jobs)]
 ApiKeyDep = Annotated[str | None, Depends(api_key)]

@@ -25,24 +25,33 @@ class BodySizeLimit:
     """ASGI middleware: 413 in the caller's error envelope when an HTTP body exceeds its route's limit.
 
     `max_bytes` is the limit of image routes; paths starting with one of `video_prefixes` carry videos and get
-    `video_max_bytes` instead (the video routes check the video's own size again while reading it).
+    `video_max_bytes` instead (the video routes check the video's own size again while reading it), and paths
+    starting with one of `batch_prefixes` (many images, an archive) `batch_max_bytes`.
     """
 
-    def __init__(self, app: ASGIApp, max_bytes: int, video_max_bytes: int = 0, video_prefixes: tuple[str, ...] = ()):
+    def __init__(self, app: ASGIApp, max_bytes: int, video_max_bytes: int = 0, video_prefixes: tuple[str, ...] = (),
+                 batch_max_bytes: int = 0, batch_prefixes: tuple[str, ...] = ()):
         self.app = app
         self.max_bytes = max_bytes
-        self.video_max_bytes = max(video_max_bytes, max_bytes)
-        self.video_prefixes = video_prefixes
+        # (path prefixes, their cap, the setting that sets it): the first whose prefix matches applies
+        self.tiers = [(prefixes, cap, setting) for prefixes, cap, setting in (
+            (video_prefixes, max(video_max_bytes, max_bytes), "SAM3_VIDEO_MAX_BYTES"),
+            (batch_prefixes, batch_max_bytes, "SAM3_BATCH_MAX_UPLOAD_BYTES")) if prefixes]
+
+    def _limit(self, path: str) -> tuple[int, str]:
+        for prefixes, cap, setting in self.tiers:
+            if path.startswith(prefixes):
+                return cap, setting
+        return self.max_bytes, "SAM3_MAX_UPLOAD_BYTES"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_video = route_path(scope).startswith(self.video_prefixes) if self.video_prefixes else False
-        limit = self.video_max_bytes if is_video else self.max_bytes
+        limit, setting = self._limit(route_path(scope))
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:
-            await self._reject(scope, receive, send, limit)
+            await self._reject(scope, receive, send, limit, setting)
             return
         received = 0
         started = False
@@ -65,11 +74,9 @@ class BodySizeLimit:
             await self.app(scope, limited_receive, tracking_send)
         except BodyTooLarge:
             if not started:
-                await self._reject(scope, receive, send, limit)
+                await self._reject(scope, receive, send, limit, setting)
 
-    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int) -> None:
-        setting = "SAM3_VIDEO_MAX_BYTES" if limit == self.video_max_bytes and self.video_prefixes else \
-            "SAM3_MAX_UPLOAD_BYTES"
+    async def _reject(self, scope: Scope, receive: Receive, send: Send, limit: int, setting: str) -> None:
         detail = f"request body is over {limit} bytes; files are limited by {setting} (base64 adds a third)"
         surface = surface_for(scope["app"], route_path(scope)) if "app" in scope else NATIVE
         await surface.render_error(413, detail, "request_too_large", None)(scope, receive, send)

@@ -11,6 +11,7 @@ from typing import Any
 
 from ..config import Settings
 from ..engine.engine import SETTINGS_READ, Sam3Engine
+from ..jobs.batch import BatchJobRunner
 from ..jobs.runner import BackgroundRunner
 from ..jobs.short import ShortJobRunner
 from ..jobs.sources import VideoSources
@@ -33,6 +34,7 @@ class Services:
     runners: list[BackgroundRunner] = field(default_factory=list)  # started and stopped by the lifespan
     runpod_jobs: ShortJobRunner | None = None  # seed 003's jobs, when its adapter is installed
     adapters: dict[str, Any] = field(default_factory=dict)  # other adapter state (Roboflow's image ids)
+    batch_jobs: BatchJobRunner | None = None  # batch labeling jobs, on the video jobs' store
 
     @classmethod
     def build(cls, settings: Settings, engine: Sam3Engine) -> "Services":
@@ -40,11 +42,12 @@ class Services:
         share_settings(engine, settings)
         video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
                                     settings.video_max_queued_jobs)
+        batch_jobs = BatchJobRunner(engine, video_jobs.store, settings)
         return cls(settings, engine, video_jobs,
                    VideoSources(settings.data_dir, settings.video_upload_ttl_s, settings.video_max_uploads),
                    RealtimeRegistry(settings.ws_max_sessions),
                    SessionRegistry(settings.ws_video_max_sessions, name="video", setting="SAM3_WS_VIDEO_MAX_SESSIONS"),
-                   runners=[video_jobs])
+                   runners=[video_jobs, batch_jobs], batch_jobs=batch_jobs)
 
     def add_runner(self, runner: BackgroundRunner) -> None:
         self.runners.append(runner)

@@ -61,6 +61,7 @@ class JobStore:
         self.clock = clock  # wall-clock seconds; tests pass their own to cross a TTL without waiting it out
         self._jobs: dict[str, Job] = {}
         self._requeue: list[Job] | None = None  # the queued jobs found on disk, once loaded
+        self.resume_kinds: set[str] = set()  # kinds whose running jobs resume after a restart (batch jobs)
 
     def directory(self, job_id: str) -> Path:
         return self.root / job_id
@@ -109,7 +110,10 @@ class JobStore:
             except (OSError, ValueError, TypeError):
                 log.warning("ignoring an unreadable job manifest %s", manifest)
                 continue
-            if job.status == "running":
+            if job.status == "running" and job.kind in self.resume_kinds:
+                job.status = "queued"  # its finished units are on disk; its runner continues from the rest
+                self.save(job)
+            elif job.status == "running":
                 self.finish(job, "interrupted", "the server stopped while this job ran; the frames it finished "
                                                 "are kept and can be read")
             self._jobs[job.job_id] = job

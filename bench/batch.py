@@ -1,0 +1,105 @@
+"""Batch labeling throughput: one batch job vs the same images one by one to /segment/text. ONE JSON object.
+
+    .venv/bin/python bench/batch.py                   # dev-tiny, 40 images of 640x480
+    .venv/bin/python bench/batch.py --full --images 4 # full-size SAM 3 architecture, random weights
+
+The server is `python app.py` in its own process on 127.0.0.1 with the embedding cache off, so neither way
+reuses the other's backbone runs. Both send the same distinct images with the same text and thresholds from
+one client: `one_by_one` posts each image to /segment/text and waits for its answer before the next;
+`batch_job` uploads them all in one POST /batch/jobs and polls until the job ends (upload included).
+Figures, never asserts; compare the ratio within one run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+REPO = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(REPO))
+
+from bench.server import start_server  # noqa: E402
+from sam3_api.client import Sam3Client  # noqa: E402
+from sam3_api.config import Settings  # noqa: E402
+from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
+
+TEXT = "cat"
+OPTIONS = {"confidence_threshold": 0.0, "max_masks": 8}
+
+
+def parse_args() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a hub id or a checkpoint directory")
+    parser.add_argument("--full", action="store_true", help="full-size random-weight checkpoint (built once)")
+    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    parser.add_argument("--images", type=int, default=40)
+    parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the generated images")
+    parser.add_argument("--load-timeout", type=float, default=1800.0)
+    return parser.parse_args()
+
+
+def write_images(folder: Path, count: int, width: int, height: int) -> list[Path]:
+    """Distinct noisy images with a few bright squares (PNG)."""
+    rng, paths = np.random.default_rng(0), []
+    for index in range(count):
+        pixels = (rng.random((height, width, 3)) * 120).astype(np.uint8)
+        for _ in range(4):
+            x, y = int(rng.integers(0, width - 60)), int(rng.integers(0, height - 60))
+            pixels[y:y + 60, x:x + 60] = rng.integers(120, 255, 3)
+        path = folder / f"{index:04d}.png"
+        Image.fromarray(pixels).save(path)
+        paths.append(path)
+    return paths
+
+
+def one_by_one(client: Sam3Client, paths: list[Path]) -> dict:
+    started = time.perf_counter()
+    masks = sum(client.segment_text(path, [TEXT], **OPTIONS)["num_masks"] for path in paths)
+    elapsed = time.perf_counter() - started
+    return {"seconds": round(elapsed, 3), "images_per_s": float(f"{len(paths) / elapsed:.4g}"), "masks": masks}
+
+
+def batch_job(client: Sam3Client, paths: list[Path]) -> dict:
+    started = time.perf_counter()
+    job = client.submit_batch(files=paths, texts=[TEXT], **OPTIONS)
+    job = client.wait(job.job_id, poll_s=0.1)
+    elapsed = time.perf_counter() - started
+    masks = sum(len(record["annotations"]) for record in client.results(job.job_id))
+    return {"seconds": round(elapsed, 3), "images_per_s": float(f"{len(paths) / elapsed:.4g}"), "masks": masks,
+            "server_images_per_s": job.progress["images_per_s"], "status": job.status}
+
+
+def main() -> None:
+    args = parse_args()
+    width, height = (int(v) for v in args.size.split("x"))
+    model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
+    os.environ.update(SAM3_EMBEDDING_CACHE_ENTRIES="0", SAM3_EMBEDDING_CACHE_BYTES="0")
+    with tempfile.TemporaryDirectory() as folder:
+        paths = write_images(Path(folder), args.images, width, height)
+        process, base_url = start_server(model, args.device, args.load_timeout)
+        try:
+            with Sam3Client(base_url, timeout_s=3600) as client:
+                client.segment_text(paths[0], [TEXT], **OPTIONS)  # warm-up (first-call allocations)
+                single = one_by_one(client, paths)
+                batch = batch_job(client, paths)
+                device = client.http.get("/health").json()["device"]
+        finally:
+            process.terminate()
+            process.wait(timeout=60)
+    print(json.dumps({"model": "full-size-random" if args.full else args.model, "device": device,
+                      "images": args.images, "image_size": [width, height], "cpu_count": os.cpu_count(),
+                      "one_by_one": single, "batch_job": batch,
+                      "speedup": round(single["seconds"] / batch["seconds"], 3),  # same images: a ratio of times
+                      "masks_equal": single["masks"] == batch["masks"]}))
+
+
+if __name__ == "__main__":
+    main()
