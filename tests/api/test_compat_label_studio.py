@@ -219,3 +219,17 @@ def test_train_says_this_backend_does_not_train_and_webhooks_are_accepted(client
     response = client.post("/label-studio/train", json={"annotations": [{"id": 1}], "project": "1.1"})
     assert response.status_code == 501 and "does not train" in response.json()["error"]
     assert client.post("/label-studio/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 201
+
+
+def test_health_and_setup_answer_while_the_model_thread_is_busy(client, engine):
+    """Label Studio gives /health 1 s and /setup 3 s: neither may wait for the model."""
+    release, running = threading.Event(), threading.Event()
+    busy = engine.worker.submit(lambda: (running.set(), release.wait(60)))
+    try:
+        assert running.wait(30)
+        assert client.get("/label-studio/health").json()["status"] == "UP"
+        assert client.post("/label-studio/setup", json={"project": "9.9"}).status_code == 200
+        assert not busy.done()  # both answered while the model thread was still held
+    finally:
+        release.set()
+    busy.result(timeout=30)
