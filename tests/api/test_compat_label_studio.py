@@ -217,7 +217,7 @@ def test_a_config_without_an_output_control_is_a_422(client):
 
 def test_train_says_this_backend_does_not_train_and_webhooks_are_accepted(client):
     response = client.post("/label-studio/train", json={"annotations": [{"id": 1}], "project": "1.1"})
-    assert response.status_code == 501 and "does not train" in response.json()["error"]
+    assert response.status_code == 400 and "does not train" in response.json()["error"]
     assert client.post("/label-studio/webhook", json={"action": "ANNOTATION_CREATED"}).status_code == 201
 
 

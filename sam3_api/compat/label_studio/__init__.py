@@ -9,7 +9,7 @@ label_studio_ml/api.py call them; all under /label-studio):
                           SAM3_LABEL_STUDIO_URL is a 422 naming that setting.
   POST /predict          {"tasks", "label_config", "project", "params": {"context"}} -> {"results": [one
                           prediction per task, in task order], "model_version"}.
-  POST /webhook          accepted (201); POST /train: 501, this backend does not train. GET /versions.
+  POST /webhook          accepted (201); POST /train: 400, this backend does not train. GET /versions.
 Pre-labelling (no context): every label of each <BrushLabels>/<PolygonLabels> (or, alone, <RectangleLabels>)
 is a concept prompt (labeling.py); one region per instance with its score. Interactive (a context of
 keypointlabels clicks and/or a rectanglelabels box): the one object there, in the click's label.

@@ -85,7 +85,7 @@ async def webhook(body: dict = Body(default={})):
 
 @router.post("/train", summary="Training request: this backend does not train")
 async def train():
-    return error_envelope(501, NO_TRAINING, "not_implemented")
+    return error_envelope(400, NO_TRAINING, "training_not_supported")
 
 
 @router.get("/versions", summary="The model versions this backend serves")
