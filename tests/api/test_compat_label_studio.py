@@ -233,3 +233,10 @@ def test_health_and_setup_answer_while_the_model_thread_is_busy(client, engine):
     finally:
         release.set()
     busy.result(timeout=30)
+
+
+def test_setup_tokens_are_bounded(client):
+    tokens = client.app.state.label_studio_tokens
+    for project in range(tokens.MAX + 5):
+        tokens.remember(("scope", str(project)), "t")
+    assert len(tokens) == tokens.MAX and ("scope", "0") not in tokens and ("scope", str(tokens.MAX + 4)) in tokens

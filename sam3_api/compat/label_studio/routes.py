@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from collections import OrderedDict
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse
@@ -32,8 +33,20 @@ def error_envelope(status_code: int, message: str, code: str, headers: dict | No
 SURFACE = Surface("label-studio", error_envelope, paths=frozenset({PREFIX}), prefixes=(f"{PREFIX}/",))
 
 
+class Tokens(OrderedDict):
+    """(API key scope, project uid) -> the access_token /setup sent; the oldest go first beyond MAX."""
+
+    MAX = 1024
+
+    def remember(self, scope: tuple[str, str], token: str) -> None:
+        self[scope] = token
+        self.move_to_end(scope)
+        while len(self) > self.MAX:
+            self.popitem(last=False)
+
+
 def install_state(app, settings: Settings) -> None:
-    app.state.label_studio_tokens = {}  # (API key scope, project uid) -> the access_token /setup sent
+    app.state.label_studio_tokens = Tokens()
 
 
 @router.get("/health", summary="Label Studio's health probe (answers at once, even while the model works)")
@@ -54,7 +67,7 @@ async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body
                             "the same URL); files are only read from the configured one", field="hostname")
     token = body.get("access_token")
     if isinstance(token, str) and token:
-        request.app.state.label_studio_tokens[_scope(request, body.get("project"))] = token
+        request.app.state.label_studio_tokens.remember(_scope(request, body.get("project")), token)
     return {"model_version": segment.model_version(engine)}
 
 
