@@ -25,7 +25,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.engine import Sam3Engine  # noqa: E402
-from sam3_api.engine.types import AutoParams  # noqa: E402
+from sam3_api.engine.types import AutoParams, Thresholds  # noqa: E402
+from sam3_api.serving.defaults import MASK_THRESHOLD  # noqa: E402
 
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
@@ -41,11 +42,14 @@ async def _latency(call) -> float:
     return round((time.perf_counter() - started) * 1000, 1)
 
 
+KEEP_ALL = Thresholds(mask=MASK_THRESHOLD, confidence=0.0)  # every instance, as the latency figures always were
+
+
 def _prompts(engine: Sam3Engine, auto_side: int):
     return {
-        "text": lambda img: engine.segment_text(img, ["cat"], confidence_threshold=0.0),
-        "box": lambda img: engine.segment_boxes(img, [[100, 100, 400, 300]]),
-        "points": lambda img: engine.segment_points(img, [[320, 240]], [1]),
+        "text": lambda img: engine.segment_text(img, ["cat"], thresholds=KEEP_ALL),
+        "box": lambda img: engine.segment_boxes(img, [[100, 100, 400, 300]], thresholds=KEEP_ALL),
+        "points": lambda img: engine.segment_points(img, [[320, 240]], [1], thresholds=KEEP_ALL),
         "auto": lambda img: engine.segment_auto(img, AutoParams(points_per_side=auto_side, pred_iou_thresh=0.0,
                                                                 stability_score_thresh=0.0)),
     }

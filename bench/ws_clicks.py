@@ -76,7 +76,7 @@ def stats(values: list[float]) -> dict:
 def measure(app, url: str, image_bytes: bytes, args: argparse.Namespace) -> dict:
     from websockets.sync.client import connect
 
-    engine = app.state.engine
+    engine = app.state.services.engine
     data_url = "data:image/png;base64," + base64.b64encode(image_bytes).decode()
     with connect(url, max_size=None, open_timeout=30) as ws:
         receive(ws, "session_created")
@@ -109,7 +109,7 @@ def main() -> None:
     app, server, thread, host = start_server(settings)
     url = f"ws://{host}/ws/realtime"
     try:
-        status = app.state.engine.wait_ready(timeout=args.load_timeout)
+        status = app.state.services.engine.wait_ready(timeout=args.load_timeout)
         if not status.ready:
             raise SystemExit(f"model failed to load: {status.error}")
         figures = measure(app, url, args.image.read_bytes(), args)

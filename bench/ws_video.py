@@ -156,7 +156,7 @@ def main() -> None:
         clip = write_clip(Path(scratch) / "clip.mp4", frames, width, height)
         app, server, thread, host = start_server(settings)
         try:
-            status = app.state.engine.wait_ready(timeout=args.load_timeout)
+            status = app.state.services.engine.wait_ready(timeout=args.load_timeout)
             if not status.ready:
                 raise SystemExit(f"model failed to load: {status.error}")
             figures = measure(host, clip, args.clicks)

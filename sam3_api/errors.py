@@ -5,6 +5,8 @@ This module imports nothing internal so every layer (media, engine, api) can rai
 
 from __future__ import annotations
 
+import copy
+
 
 class Sam3Error(Exception):
     """Base class: a client-visible failure with a status code and a machine-readable code."""
@@ -17,6 +19,17 @@ class Sam3Error(Exception):
         self.message = message
         self.field = field
         self.headers = headers or {}
+
+    def with_message(self, message: str, *, field: str | None = None) -> "Sam3Error":
+        """The same error (class, status, code, headers, field) with another message: an adapter's prefix.
+
+        A copy, not `type(self)(message, ...)`: subclasses have constructors of their own (ModelOutOfMemory
+        takes a retry delay, no field), and rebuilding one would turn it into a TypeError."""
+        clone = copy.copy(self)
+        clone.args, clone.message = (message,), message
+        if field is not None:
+            clone.field = field
+        return clone
 
 
 class InvalidImage(Sam3Error):
@@ -94,13 +107,6 @@ class Conflict(Sam3Error):
 
     status_code = 409
     code = "conflict"
-
-
-class Unauthorized(Sam3Error):
-    """API keys are on (SAM3_API_KEYS) and the request carried none of them."""
-
-    status_code = 401
-    code = "unauthorized"
 
 
 class PathNotAllowed(Sam3Error):

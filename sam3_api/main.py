@@ -6,7 +6,6 @@ server answers /health ("loading") at once; the worker stops after the lifespan'
 
 from __future__ import annotations
 
-import logging
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -18,18 +17,15 @@ from . import __version__
 from .api.auth import install_auth
 from .api.errors import install_error_handlers
 from .api.limits import BodySizeLimit, body_limit_for
-from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, on_shutdown, run_shutdown_hooks
+from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, run_shutdown_hooks
 from .api.ratelimit import enforce_rate_limit
 from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
+from .api.services import Services
 from .api.routes import health, segment, video, video_sources, ws, ws_video
 from .compat import install_compat
 from .config import Settings
 from .engine.engine import Sam3Engine
-from .jobs.sources import VideoSources
-from .jobs.store import JobStore
-from .jobs.video import VideoJobRunner
 
-log = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).resolve().parent.parent / "static"
 VIDEO_PATHS = ("/video/", "/predict_video")  # routes whose bodies carry videos (SAM3_VIDEO_MAX_BYTES)
 
@@ -43,32 +39,17 @@ original image. Errors always answer `{"detail", "status_code", "code"}`. The cl
 
 
 def create_app(settings: Settings | None = None, engine: Sam3Engine | None = None) -> FastAPI:
-    """Build the application; tests pass their own Settings (and optionally a ready engine)."""
-    settings = settings or Settings()
+    """Build the application; tests pass their own Settings (and optionally a ready engine).
+
+    The app and the engine share one settings object (an engine passed in adopts the app's, which must agree
+    with it on everything the engine reads: see Services.build).
+    """
+    settings = settings or (engine.settings if engine is not None else Settings())
     owns_engine = engine is None  # an engine passed in belongs to the caller, who stops it
-    engine = engine or Sam3Engine(settings)
-
-    @asynccontextmanager
-    async def lifespan(app: FastAPI):
-        engine.start()
-        app.state.draining = False  # /health/ready: true again if a test restarts the app
-        app.state.video_jobs.start()
-        try:
-            yield
-        finally:
-            await ws.close_all_sessions(app)
-            await ws_video.close_video_sessions(app)  # their private video copies are deleted
-            await run_shutdown_hooks(app)  # video jobs: running ones are marked interrupted, frames kept
-            if owns_engine:
-                engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
-
-    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION, lifespan=lifespan,
-                  dependencies=[Depends(enforce_rate_limit)])
-    app.state.settings = settings
-    app.state.engine = engine
-    app.state.video_jobs = VideoJobRunner(engine, JobStore(settings.data_dir, settings.video_job_ttl_s),
-                                          settings.video_max_queued_jobs)
-    app.state.video_sources = VideoSources(settings.data_dir, settings.video_upload_ttl_s, settings.video_max_uploads)
+    services = Services.build(settings, engine or Sam3Engine(settings))
+    app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION,
+                  lifespan=_lifespan(services, owns_engine), dependencies=[Depends(enforce_rate_limit)])
+    app.state.services = services
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
     # /metrics is open unless SAM3_METRICS_REQUIRE_KEY (Prometheus usually scrapes without credentials).
     install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
@@ -81,7 +62,6 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
         allow_methods=["*"], allow_headers=["*"], expose_headers=[*EXPOSED_HEADERS, "X-Request-ID", "Retry-After"],
     )
     install_operations(app)  # outermost: request ids, HTTP metrics, cancellation on disconnect; /metrics
-    on_shutdown(app, app.state.video_jobs.shutdown)  # running video jobs: interrupted, finished frames kept
     install_error_handlers(app)
     app.include_router(health.router)
     app.include_router(segment.router)
@@ -89,7 +69,31 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     app.include_router(video.router)
     app.include_router(video_sources.router)
     app.include_router(ws_video.router)
-    install_compat(app, settings)
+    install_compat(app, services)
     if STATIC_DIR.is_dir():  # mounted last so it never shadows an API route
         app.mount("/app", StaticFiles(directory=STATIC_DIR, html=True), name="app")
     return app
+
+
+def _lifespan(services: Services, owns_engine: bool):
+    """Start the model load and the job runners; at shutdown close the sockets, run the hooks, stop the
+    runners (running jobs are marked interrupted, their finished work kept) and the model thread."""
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        services.engine.start()
+        app.state.draining = False  # /health/ready: true again if a test restarts the app
+        for runner in services.runners:
+            runner.start()
+        try:
+            yield
+        finally:
+            await services.ws_sessions.close_all()
+            await services.ws_video_sessions.close_all()  # their private video copies are deleted
+            await run_shutdown_hooks(app)
+            for runner in reversed(services.runners):
+                await runner.shutdown()
+            if owns_engine:
+                services.engine.stop(timeout=WORKER_STOP_TIMEOUT_S)
+
+    return lifespan

@@ -19,7 +19,7 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram
 
 # Model time spans 1 ms (a click on dev-tiny) to minutes (a full-size encode or automatic run on a CPU).
 MODEL_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
-VIDEO_JOB_STATUSES = ("queued", "running", "done", "failed", "cancelled", "interrupted")
+VIDEO_JOB_STATUSES = ("queued", "running", "succeeded", "failed", "cancelled", "interrupted")  # jobs/store.py
 
 
 class Sam3Metrics:

@@ -6,6 +6,7 @@ import io
 import os
 import struct
 import tempfile
+import time
 import zlib
 from pathlib import Path
 
@@ -15,6 +16,8 @@ from PIL import Image
 
 from sam3_api.config import Settings
 from sam3_api.engine.engine import Sam3Engine
+from sam3_api.engine.types import Thresholds
+from sam3_api.serving.defaults import MASK_THRESHOLD
 from tests.http_server import server  # noqa: F401 - the 127.0.0.1 test HTTP server fixture, for every test
 
 REPO = Path(__file__).resolve().parent.parent
@@ -37,6 +40,24 @@ def png_bytes(pixels: np.ndarray) -> bytes:
     buffer = io.BytesIO()
     Image.fromarray(pixels).save(buffer, format="PNG")
     return buffer.getvalue()
+
+
+def limits(confidence: float = 0.0, mask: float = MASK_THRESHOLD) -> Thresholds:
+    """Thresholds of a direct engine call in a test (for requests, serving/defaults.py fills them in)."""
+    return Thresholds(mask=mask, confidence=confidence)
+
+
+class ManualClock:
+    """A wall clock that moves only when a test says so: `store.clock = clock; clock.advance(ttl + 1)`."""
+
+    def __init__(self, now: float | None = None):
+        self.now = time.time() if now is None else now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
 
 
 @pytest.fixture(scope="session")

@@ -79,7 +79,7 @@ router = APIRouter(prefix="/_test", include_in_schema=False)
 
 
 def _faulty_runtime(request: Request) -> FaultyRuntime:
-    engine = request.app.state.engine
+    engine = request.app.state.services.engine
     if not isinstance(engine.runtime, FaultyRuntime):
         engine.runtime = FaultyRuntime(engine.runtime)  # set once, while the model thread is idle
     return engine.runtime
@@ -96,7 +96,7 @@ async def set_faults(plan: FaultPlan, request: Request) -> dict:
 async def get_faults(request: Request) -> dict:
     runtime = _faulty_runtime(request)
     return {"plan": runtime.plan.model_dump(), "calls": dict(runtime.calls),
-            "cached_images": len(request.app.state.engine.cache)}
+            "cached_images": len(request.app.state.services.engine.cache)}
 
 
 def create_fault_app(settings: Settings) -> FastAPI:

@@ -71,7 +71,7 @@ class Sam3Replica:
         # Video jobs live in the process that runs them: one data directory per replica, never shared.
         settings.data_dir = settings.data_dir / "replicas" / replica.unique_id
         self.sam3_app = create_app(settings)  # `app` is Serve's own property
-        self.engine = self.sam3_app.state.engine
+        self.engine = self.sam3_app.state.services.engine
         # Serve routes to a replica as soon as its constructor returns; a replica still loading would answer
         # 503 for every image hashed to it, so load first (the lifespan's own engine.start() is then a no-op).
         status = await asyncio.to_thread(self.engine.wait_ready, startup_timeout_s)

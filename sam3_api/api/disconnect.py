@@ -11,12 +11,13 @@ sends nothing for `body_timeout_s` gets 408, so a hanging client cannot hold a c
 from __future__ import annotations
 
 import asyncio
-import json
 import logging
 from dataclasses import dataclass
 from typing import Callable
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from .errors import NATIVE, route_path, surface_for
 
 log = logging.getLogger(__name__)
 # nginx's "client closed request": recorded by the HTTP metrics for a cancelled request; nobody receives it.
@@ -70,7 +71,7 @@ class CancelOnDisconnect:
                 handler.cancel()
                 raise
             if exchange.body_stalled:
-                await self._answer_408(send, exchange)
+                await self._answer_408(scope, send, exchange)
             elif exchange.client_left:
                 log.info("client went away: %s %s cancelled", scope.get("method"), scope.get("path"))
                 if self.on_disconnect is not None:
@@ -106,19 +107,24 @@ class CancelOnDisconnect:
             return await receive()
         return await asyncio.wait_for(receive(), self.body_timeout_s)
 
-    async def _answer_408(self, send: Send, exchange: _Exchange) -> None:
+    async def _answer_408(self, scope: Scope, send: Send, exchange: _Exchange) -> None:
+        """408 in the caller's envelope (an adapter's clients get their service's); the connection closes."""
         log.warning("request body stalled for %.0f s (SAM3_BODY_TIMEOUT_S): answered 408", self.body_timeout_s)
         if exchange.response_started:
             return
         detail = (f"the request body stopped arriving: nothing for {self.body_timeout_s:g} s (SAM3_BODY_TIMEOUT_S); "
                   "send the whole body without pauses")
-        body = json.dumps({"detail": detail, "status_code": 408, "code": "body_timeout"}).encode()
-        await _send_status(send, 408, body, close=True)
+        surface = surface_for(scope["app"], route_path(scope)) if "app" in scope else NATIVE
+        # Connection: close, as the rest of the body is never read and the socket must not be reused.
+        response = surface.render_error(408, detail, "body_timeout", {"Connection": "close"})
+        await response(scope, _no_body, send)
 
 
-async def _send_status(send: Send, status: int, body: bytes = b"", close: bool = False) -> None:
+async def _no_body() -> Message:
+    return {"type": "http.disconnect"}
+
+
+async def _send_status(send: Send, status: int, body: bytes = b"") -> None:
     headers = [(b"content-type", b"application/json"), (b"content-length", str(len(body)).encode())]
-    if close:
-        headers.append((b"connection", b"close"))  # the rest of the body is never read: do not reuse the socket
     await send({"type": "http.response.start", "status": status, "headers": headers})
     await send({"type": "http.response.body", "body": body})

@@ -14,22 +14,6 @@ from .schemas import ParamsBase, SegmentResponse
 MASK_ENCODERS = {"png": mask_to_png_base64, "rle": mask_to_rle, "polygon": mask_to_polygons}
 
 
-def merge(results: list[Segmentation]) -> tuple[Segmentation, list[str]]:
-    """Several texts -> one list of instances, best first, remembering which text each answers."""
-    if len(results) == 1:
-        return results[0], [results[0].prompt or ""] * results[0].num_masks
-    merged = Segmentation(
-        masks=np.concatenate([r.masks for r in results]),
-        boxes=np.concatenate([r.boxes for r in results]),
-        scores=np.concatenate([r.scores for r in results]),
-        prompt=", ".join(r.prompt or "" for r in results),
-        prompt_indices=np.concatenate([np.full(r.num_masks, i) for i, r in enumerate(results)]),
-        timing_ms=results[0].timing_ms,
-    ).sorted_by_score()
-    texts = [results[i].prompt or "" for i in merged.prompt_indices]
-    return merged, texts
-
-
 def _build(result: Segmentation, params: ParamsBase, mask_prompts: list[str] | None) -> SegmentResponse:
     encode = MASK_ENCODERS[params.output_format]
     height, width = result.masks.shape[1:] if result.masks.ndim == 3 else (0, 0)

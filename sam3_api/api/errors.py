@@ -17,6 +17,7 @@ from asgi_correlation_id import correlation_id
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from ..errors import Sam3Error
@@ -74,16 +75,30 @@ def _render(request: Request, status_code: int, detail: str, code: str, headers:
     return surface_for(request.app, route_path(request.scope)).render_error(status_code, detail, code, headers)
 
 
-def describe_validation_error(exc: RequestValidationError) -> str:
-    """One readable sentence per problem: 'body.x1: Input should be a valid number (got "abc")'."""
+def describe_errors(errors, *, skip_first: bool = False, whole: str = "request") -> str:
+    """The one formatter of pydantic errors: 'x1: Input should be a valid number (got 'abc'); ...'.
+
+    `skip_first` drops the first location item (a WebSocket message's type tag); `whole` names an error
+    about the whole document. Every surface words schema errors this way, in its own envelope.
+    """
     parts = []
-    for error in exc.errors():
-        location = ".".join(str(item) for item in error.get("loc", ()) if item not in ("body", "query", "form"))
+    for error in errors:
+        location = list(error.get("loc", ()))[1 if skip_first else 0:]
+        location = ".".join(str(item) for item in location if item not in ("body", "query", "form"))
         message = error.get("msg", "invalid value")
         if "input" in error and not isinstance(error["input"], (dict, list, bytes)):
             message += f" (got {str(error['input'])[:80]!r})"
-        parts.append(f"{location or 'request'}: {message}")
-    return "; ".join(parts) or "invalid request"
+        parts.append(f"{location or whole}: {message}")
+    return "; ".join(parts) or f"invalid {whole}"
+
+
+def describe_validation_error(exc: RequestValidationError) -> str:
+    return describe_errors(exc.errors())
+
+
+def schema_error(exc: ValidationError) -> RequestValidationError:
+    """A body a route validated itself (multipart + JSON video bodies): the same 422 validation_error."""
+    return RequestValidationError(exc.errors(include_url=False))
 
 
 async def _sam3_error(request: Request, exc: Sam3Error) -> JSONResponse:

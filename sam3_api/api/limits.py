@@ -38,7 +38,7 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        is_video = scope.get("path", "").startswith(self.video_prefixes) if self.video_prefixes else False
+        is_video = route_path(scope).startswith(self.video_prefixes) if self.video_prefixes else False
         limit = self.video_max_bytes if is_video else self.max_bytes
         declared = dict(scope.get("headers", [])).get(b"content-length")
         if declared is not None and declared.isdigit() and int(declared) > limit:

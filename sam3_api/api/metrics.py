@@ -23,7 +23,8 @@ from prometheus_fastapi_instrumentator import metrics as http_metrics
 
 from ..engine.memory import gpu_memory_bytes
 from .errors import error_response
-from .ratelimit import current_api_key
+from .deps import api_key
+from .services import services_of
 
 router = APIRouter(tags=["operations"])
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -37,14 +38,13 @@ class StateCollector(Collector):
         self.app = app
 
     def collect(self) -> Iterator[Metric]:
-        engine = self.app.state.engine
+        services = services_of(self.app)
+        engine = services.engine
         yield from engine.metrics.registry.collect()
         yield from _queue(engine.worker)
         yield from _cache(engine.cache)
-        sessions = getattr(self.app.state, "ws_sessions", None)
-        yield _gauge("sam3_websocket_sessions", "Open WebSocket sessions", len(sessions) if sessions else 0)
-        video_sessions = getattr(self.app.state, "ws_video_sessions", None)
-        yield _gauge("sam3_video_sessions", "Open /ws/video sessions", len(video_sessions) if video_sessions else 0)
+        yield _gauge("sam3_websocket_sessions", "Open WebSocket sessions", len(services.ws_sessions))
+        yield _gauge("sam3_video_sessions", "Open /ws/video sessions", len(services.ws_video_sessions))
         yield from _model(engine.status)
 
 
@@ -102,7 +102,7 @@ def install_metrics(app: FastAPI) -> CollectorRegistry:
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
 async def metrics(request: Request) -> Response:
     """Prometheus text format; needs an API key when SAM3_METRICS_REQUIRE_KEY is set."""
-    if request.app.state.settings.metrics_require_key and current_api_key(request) is None:
+    if services_of(request.app).settings.metrics_require_key and api_key(request) is None:
         return error_response(401, "GET /metrics needs a valid API key (SAM3_METRICS_REQUIRE_KEY is set)",
                               "unauthorized", {"WWW-Authenticate": "Bearer"})
     return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)

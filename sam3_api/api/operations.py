@@ -22,6 +22,7 @@ from ..logs import is_valid_request_id
 from .disconnect import CancelOnDisconnect
 from .metrics import install_metrics
 from .ratelimit import KeyRateLimiter
+from .services import services_of
 
 log = logging.getLogger(__name__)
 WORKER_STOP_TIMEOUT_S = 5.0  # after the grace period: a job without checkpoints is left behind, not awaited
@@ -30,7 +31,7 @@ ShutdownHook = Callable[[], Awaitable[None]]
 
 def install_operations(app: FastAPI) -> None:
     """Add the operational middleware, /metrics and the state the probes and hooks read."""
-    settings, engine = app.state.settings, app.state.engine
+    settings, engine = services_of(app).settings, services_of(app).engine
     app.state.draining = False
     app.state.shutdown_hooks = []
     app.state.rate_limiter = KeyRateLimiter(settings.rate_limit) if settings.rate_limit else None

@@ -5,26 +5,24 @@ is never limited here. A refused request answers 429 with Retry-After, rendered 
 handler (RateLimited is a domain error like any other).
 
 Integration point with api/auth.py (SAM3_API_KEYS): auth sets `request.state.api_key` (the matched key, or
-None when keys are off). `current_api_key` reads exactly that. When auth is a dependency, make it a
+None when keys are off). `deps.api_key` reads exactly that. When auth is a dependency, make it a
 sub-dependency here so it has run first: `api_key: Annotated[str | None, Depends(auth.<its dependency>)]`.
 """
 
 from __future__ import annotations
 
-import logging
 import math
 import time
-from typing import Annotated
 
-from fastapi import Depends
 from limits import parse
 from limits.storage import MemoryStorage
 from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from ..errors import RateLimited
+from .deps import ApiKeyDep
+from .services import services_of
 
-log = logging.getLogger(__name__)
 
 
 class KeyRateLimiter:
@@ -45,13 +43,7 @@ class KeyRateLimiter:
                           f"retry in {retry_after} s", retry_after_s=retry_after)
 
 
-def current_api_key(connection: HTTPConnection) -> str | None:
-    """The key that authenticated this request, as api/auth.py records it; None when keys are off."""
-    return getattr(connection.state, "api_key", None)
-
-
-async def enforce_rate_limit(connection: HTTPConnection,
-                             api_key: Annotated[str | None, Depends(current_api_key)]) -> None:
+async def enforce_rate_limit(connection: HTTPConnection, api_key: ApiKeyDep) -> None:
     """App-wide dependency: counts HTTP requests per key (WebSocket messages are not rate limited)."""
     limiter: KeyRateLimiter | None = getattr(connection.app.state, "rate_limiter", None)
     if limiter is None or api_key is None or connection.scope["type"] != "http":
@@ -59,5 +51,5 @@ async def enforce_rate_limit(connection: HTTPConnection,
     try:
         limiter.check(api_key)
     except RateLimited:
-        connection.app.state.engine.metrics.rate_limited.inc()
+        services_of(connection.app).engine.metrics.rate_limited.inc()
         raise

@@ -27,7 +27,6 @@ from ..engine.engine import CACHE_OUTCOMES
 
 REPLICA_HEADER = "X-Sam3-Replica"
 CACHE_HEADER = "X-Sam3-Cache"
-IMAGE_KEY_HEADER = "X-Sam3-Image-Key"  # sent by clients; read by the Ray Serve router, not by the app
 EXPOSED_HEADERS = [REPLICA_HEADER, CACHE_HEADER]  # readable by browser scripts on other origins (CORS)
 
 

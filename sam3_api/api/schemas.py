@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..serving.defaults import MASK_THRESHOLD
+
 MAX_LIST = 10_000  # hard schema cap; the configurable SAM3_MAX_PROMPTS is checked by the engine
 
 
@@ -40,7 +42,7 @@ class ParamsBase(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False, extra="ignore")
 
     return_visualization: bool = Field(False, description="Answer an image/png overlay instead of JSON.")
-    mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Probability above which a pixel is in a mask.")
+    mask_threshold: float = Field(MASK_THRESHOLD, ge=0.0, le=1.0, description="Probability above which a pixel is in a mask.")
     confidence_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="Score below which instances are dropped (text default 0.5, others 0)."
     )

@@ -1,4 +1,4 @@
-"""Video bytes from the three input modes, written to a scratch file under the byte limit.
+"""Video bytes from every input mode (multipart, base64, URL, a socket's binary message), written to a file.
 
 Uploads stream to disk a chunk at a time (never the whole file in memory); base64 is size-checked before it
 is decoded; URLs go through the SSRF-safe fetch. What the bytes are is decided later, by the isolated decoder.
@@ -10,15 +10,22 @@ import asyncio
 import base64
 import binascii
 import re
+from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
-from fastapi import UploadFile
+from fastapi import Request
+from starlette.datastructures import UploadFile  # what request.form() gives (FastAPI's is a subclass)
+from pydantic import BaseModel, ValidationError
 
 from ..config import Settings
 from ..errors import InvalidVideo, VideoTooLarge
 from ..media.fetch import fetch_url
+from ..media.video import VideoLimits, check_video_size
+from .errors import schema_error
 
 CHUNK = 1024 * 1024
+Fields = TypeVar("Fields", bound=BaseModel)
 _DATA_URL = re.compile(r"^\s*data:[^,]*;base64,", re.IGNORECASE)
 _WHITESPACE = re.compile(r"\s+")
 
@@ -73,17 +80,50 @@ async def video_from_url(url: str, target: Path, settings: Settings) -> Path:
     return target
 
 
-async def video_from_json(video_base64: str | None, video_url: str | None, target: Path, settings: Settings) -> Path:
-    """A JSON body's video: exactly one of video_base64 / video_url, written to `target`."""
-    if bool(video_base64) == bool(video_url):
+@dataclass(frozen=True)
+class VideoInput:
+    """Where a video comes from, whatever the body carried it in: give exactly one."""
+
+    upload: UploadFile | None = None  # a multipart file
+    base64: str | None = None  # video_base64 (a data: URL prefix is accepted)
+    url: str | None = None  # video_url (SSRF-safe fetch)
+    data: bytes | None = None  # a WebSocket binary message
+
+
+async def save_video(source: VideoInput, target: Path, settings: Settings) -> Path:
+    """Write the video to `target` under SAM3_VIDEO_MAX_BYTES (what it is is decided later, by the decoder)."""
+    if source.upload is not None:
+        return await video_from_upload(source.upload, target, settings)
+    if source.data is not None:
+        check_video_size(len(source.data), VideoLimits.from_settings(settings))
+        await asyncio.to_thread(target.write_bytes, source.data)
+        return target
+    if bool(source.base64) == bool(source.url):
         raise InvalidVideo("give exactly one of video_base64 or video_url (or upload a multipart `video` file)",
                            field="video_base64")
-    if video_base64:
-        return await video_from_base64(video_base64, target, settings)
-    return await video_from_url(video_url, target, settings)
+    if source.base64:
+        return await video_from_base64(source.base64, target, settings)
+    return await video_from_url(source.url, target, settings)
 
 
-def validation_message(exc) -> str:
-    """A pydantic ValidationError as one line: `location: problem; ...` (the body itself is `body`)."""
-    return "; ".join(f"{'.'.join(str(item) for item in error['loc']) or 'body'}: {error['msg']}"
-                     for error in exc.errors(include_url=False))
+async def read_video_request(request: Request, target: Path, settings: Settings, form_model: type[Fields],
+                             json_model: type[Fields]) -> Fields:
+    """The one reader of video request bodies (/video/jobs, /video/uploads): multipart with the file in the
+    `video` field and the other fields as form values (JSON text for lists), or JSON with video_base64 or
+    video_url beside the same fields. The video is written to `target`; the fields come back validated
+    (a schema error is the native 422 validation_error)."""
+    try:
+        if request.headers.get("content-type", "").startswith("multipart/form-data"):
+            form = await request.form(max_part_size=settings.video_max_bytes)
+            upload = form.get("video")
+            if not isinstance(upload, UploadFile):
+                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
+            fields = form_model.model_validate({key: (values if len(values := form.getlist(key)) > 1 else values[0])
+                                                for key in form.keys() if key != "video"})
+            await save_video(VideoInput(upload=upload), target, settings)
+            return fields
+        body = json_model.model_validate_json(await request.body())
+    except ValidationError as exc:
+        raise schema_error(exc) from None
+    await save_video(VideoInput(base64=body.video_base64, url=body.video_url), target, settings)
+    return body

@@ -10,33 +10,22 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import Field, TypeAdapter, model_validator
+
+from ..serving.defaults import TEXT_CONFIDENCE
+from .ws import protocol as ws
+from .ws.protocol import (Coordinate, ErrorEvent, Event, Message, ObjectId, Pong, ProtocolError,
+                          SessionClosed)
 
 MaskFormat = Literal["png", "rle"]
-Coordinate = Annotated[float, Field(ge=-1e9, le=1e9)]  # finite; the image bounds are checked per session
-ObjectId = Annotated[int, Field(ge=1, le=1_000_000)]
-
-
-class ProtocolError(Exception):
-    """A message the server cannot act on; it becomes an error event and the socket stays open."""
-
-    def __init__(self, message: str, code: str = "invalid_message"):
-        super().__init__(message)
-        self.message = message
-        self.code = code
-
-
-class _Message(BaseModel):
-    model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=64 * 1024**2)
-
-
-class _ObjectMessage(_Message):
+__all__ = ["Coordinate", "ErrorEvent", "ObjectId", "Pong", "ProtocolError", "SessionClosed"]  # the shared base
+class _ObjectMessage(Message):
     """A prompt or command aimed at one object: the current object when object_id is omitted."""
 
     object_id: ObjectId | None = None
 
 
-class InitMessage(_Message):
+class InitMessage(Message):
     """Load an image: base64 / data URL (`image`), an http(s) URL (`image_url`) or a cached `image_id`."""
 
     type: Literal["init"]
@@ -72,14 +61,14 @@ class SegmentMessage(_ObjectMessage):
     type: Literal["segment"]
 
 
-class TextMessage(_Message):
+class TextMessage(Message):
     type: Literal["text"]
     text: str = Field(min_length=1, max_length=10_000)
-    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(TEXT_CONFIDENCE, ge=0.0, le=1.0)
     max_masks: int | None = Field(None, ge=1, le=1000)
 
 
-class NewObjectMessage(_Message):
+class NewObjectMessage(Message):
     type: Literal["new_object"]
 
 
@@ -91,17 +80,17 @@ class ResetMessage(_ObjectMessage):
     type: Literal["reset"]
 
 
-class SetOptionsMessage(_Message):
+class SetOptionsMessage(Message):
     type: Literal["set_options"]
     mask_format: MaskFormat | None = None
     mask_threshold: float | None = Field(None, ge=0.0, le=1.0)
 
 
-class PingMessage(_Message):
+class PingMessage(Message):
     type: Literal["ping"]
 
 
-class CloseMessage(_Message):
+class CloseMessage(Message):
     type: Literal["close"]
 
 
@@ -119,43 +108,17 @@ MESSAGE_TYPES = ("init", "click", "box", "segment", "text", "new_object", "undo"
 
 def parse_message(text: str | bytes) -> Any:
     """Validate one frame; raises ProtocolError with a sentence saying what to send instead."""
-    try:
-        return _ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        raise _describe(exc) from None
-
-
-def _describe(exc: ValidationError, message_types: tuple[str, ...] = MESSAGE_TYPES) -> ProtocolError:
-    """A validation error as one sentence; /ws/video passes its own message types."""
-    errors = exc.errors(include_url=False)
-    kinds = {error["type"] for error in errors}
-    if "json_invalid" in kinds or "json_type" in kinds:
-        return ProtocolError("message is not valid JSON: send one JSON object per text frame", "invalid_json")
-    if "union_tag_not_found" in kinds:
-        return ProtocolError(f"message has no \"type\"; use one of {', '.join(message_types)}", "unknown_type")
-    if "union_tag_invalid" in kinds:
-        tag = str(errors[0].get("ctx", {}).get("tag", ""))[:40]
-        return ProtocolError(f"unknown message type {tag!r}; use one of {', '.join(message_types)}", "unknown_type")
-    parts = []
-    for error in errors:
-        location = ".".join(str(item) for item in error["loc"][1:]) or "message"
-        parts.append(f"{location}: {error['msg']}")
-    return ProtocolError("; ".join(parts))
+    return ws.parse_message(_ADAPTER, text, MESSAGE_TYPES)
 
 
 # ---------------------------------------------------------------------------------------------- server events
-class _Event(BaseModel):
-    def dump(self) -> dict[str, Any]:
-        return self.model_dump(mode="json")
-
-
-class SessionCreated(_Event):
+class SessionCreated(Event):
     type: Literal["session_created"] = "session_created"
     session_id: str
     idle_ttl_s: float
 
 
-class ImageLoaded(_Event):
+class ImageLoaded(Event):
     type: Literal["image_loaded"] = "image_loaded"
     width: int
     height: int
@@ -164,7 +127,7 @@ class ImageLoaded(_Event):
     latency_ms: float
 
 
-class PointAdded(_Event):
+class PointAdded(Event):
     type: Literal["point_added"] = "point_added"
     x: float
     y: float
@@ -173,7 +136,7 @@ class PointAdded(_Event):
     object_id: int
 
 
-class BoxAdded(_Event):
+class BoxAdded(Event):
     type: Literal["box_added"] = "box_added"
     x1: float
     y1: float
@@ -182,7 +145,7 @@ class BoxAdded(_Event):
     object_id: int
 
 
-class SegmentationResult(_Event):
+class SegmentationResult(Event):
     type: Literal["segmentation_result"] = "segmentation_result"
     mask: str | dict[str, Any]
     score: float
@@ -195,7 +158,7 @@ class SegmentationResult(_Event):
     latency_ms: float
 
 
-class TextResult(_Event):
+class TextResult(Event):
     type: Literal["text_result"] = "text_result"
     text: str
     num_masks: int
@@ -207,12 +170,12 @@ class TextResult(_Event):
     latency_ms: float
 
 
-class ObjectCreated(_Event):
+class ObjectCreated(Event):
     type: Literal["object_created"] = "object_created"
     object_id: int
 
 
-class PromptRemoved(_Event):
+class PromptRemoved(Event):
     type: Literal["prompt_removed"] = "prompt_removed"
     object_id: int
     kind: Literal["point", "box"]
@@ -220,29 +183,16 @@ class PromptRemoved(_Event):
     has_box: bool
 
 
-class PointsCleared(_Event):
+class PointsCleared(Event):
     type: Literal["points_cleared"] = "points_cleared"
     object_id: int | None  # None: every object was cleared
     current_object_id: int
 
 
-class OptionsSet(_Event):
+class OptionsSet(Event):
     type: Literal["options_set"] = "options_set"
     mask_format: MaskFormat
     mask_threshold: float
 
 
-class Pong(_Event):
-    type: Literal["pong"] = "pong"
 
-
-class SessionClosed(_Event):
-    type: Literal["session_closed"] = "session_closed"
-    reason: str
-
-
-class ErrorEvent(_Event):
-    type: Literal["error"] = "error"
-    message: str
-    code: str
-    field: str | None = None

@@ -8,15 +8,16 @@ without uploading again. The map keeps pixels only; embeddings live in the engin
 
 from __future__ import annotations
 
-import logging
 from collections import OrderedDict
 from dataclasses import dataclass, field
-from typing import Protocol
 
 from ..engine.types import PreparedImage
-from .ws_protocol import MaskFormat, ProtocolError
+from ..serving.defaults import MASK_THRESHOLD
+from .ws.history import PromptHistory
+from .ws.protocol import ProtocolError
+from .ws.registry import SessionRegistry
+from .ws_protocol import MaskFormat
 
-log = logging.getLogger(__name__)
 RECENT_IMAGES = 8  # images kept for image_id re-use after their session ended
 
 
@@ -28,8 +29,7 @@ class ObjectPrompts:
     points: list[list[float]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     box: list[float] | None = None
-    # One entry per prompt added: None for a point, or the box that a new box replaced (for undo).
-    history: list[tuple[str, list[float] | None]] = field(default_factory=list)
+    history: PromptHistory = field(default_factory=PromptHistory)  # for undo
 
     @property
     def empty(self) -> bool:
@@ -38,23 +38,23 @@ class ObjectPrompts:
     def add_point(self, x: float, y: float, label: int) -> None:
         self.points.append([x, y])
         self.labels.append(label)
-        self.history.append(("point", None))
+        self.history.point()
 
     def set_box(self, box: list[float]) -> None:
-        self.history.append(("box", self.box))
+        self.history.box(self.box)
         self.box = box
 
     def undo(self) -> str | None:
         """Remove the last point or box; returns which kind was removed (None: nothing to undo)."""
-        if not self.history:
+        entry = self.history.pop()
+        if entry is None:
             return None
-        kind, previous_box = self.history.pop()
-        if kind == "point":
+        if entry.kind == "point":
             self.points.pop()
             self.labels.pop()
         else:
-            self.box = previous_box
-        return kind
+            self.box = entry.replaced_box
+        return entry.kind
 
 
 @dataclass
@@ -67,7 +67,7 @@ class Session:
     current: int = 1
     next_object_id: int = 1
     mask_format: MaskFormat = "png"
-    mask_threshold: float = 0.5
+    mask_threshold: float = MASK_THRESHOLD
 
     def load(self, image: PreparedImage) -> None:
         """A new image starts over with one empty object."""
@@ -105,38 +105,13 @@ class Session:
         return self.objects[object_id]
 
 
-class Closable(Protocol):
-    session: Session
-
-    async def shutdown(self, code: int, reason: str) -> None: ...
-
-
-class SessionRegistry:
-    """Live connections (at most max_sessions) and the image_id -> PreparedImage map."""
-
-    setting = "SAM3_WS_MAX_SESSIONS"
+class RealtimeRegistry(SessionRegistry):
+    """/ws/realtime's live sessions, plus the image_id -> PreparedImage map of their and recent images."""
 
     def __init__(self, max_sessions: int, recent_images: int = RECENT_IMAGES):
-        self.max_sessions = max_sessions
-        self._connections: dict[str, Closable] = {}
+        super().__init__(max_sessions, name="WebSocket", setting="SAM3_WS_MAX_SESSIONS")
         self._recent: OrderedDict[str, PreparedImage] = OrderedDict()
         self._recent_limit = max(1, min(recent_images, max_sessions))
-
-    def __len__(self) -> int:
-        return len(self._connections)
-
-    def add(self, connection: Closable) -> bool:
-        """Register a connection; False when the server already holds max_sessions."""
-        if len(self._connections) >= self.max_sessions:
-            log.warning("refusing a WebSocket session: %d of %d in use", len(self._connections), self.max_sessions)
-            return False
-        self._connections[connection.session.session_id] = connection
-        log.info("WebSocket session %s opened (%d of %d)", connection.session.session_id, len(self), self.max_sessions)
-        return True
-
-    def release(self, session_id: str) -> None:
-        if self._connections.pop(session_id, None) is not None:
-            log.info("WebSocket session %s closed (%d of %d)", session_id, len(self), self.max_sessions)
 
     def remember_image(self, image: PreparedImage) -> None:
         self._recent[image.key] = image
@@ -146,16 +121,8 @@ class SessionRegistry:
 
     def find_image(self, image_id: str) -> PreparedImage | None:
         """An image a live session holds, or one of the recently loaded ones."""
-        for connection in self._connections.values():
+        for connection in self.connections.values():
             image = connection.session.image
             if image is not None and image.key == image_id:
                 return image
         return self._recent.get(image_id)
-
-    async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        for connection in list(self._connections.values()):
-            try:
-                await connection.shutdown(code, reason)
-            except Exception:  # a socket that is already gone must not stop the shutdown of the others
-                log.debug("closing a WebSocket session failed", exc_info=True)
-        self._connections.clear()

@@ -9,21 +9,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any, Literal, Union
 
-from pydantic import BaseModel, Field, TypeAdapter, ValidationError, model_validator
+from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
-from .ws_protocol import Coordinate, ObjectId, _describe, _Event, _Message
-from .ws_protocol import ErrorEvent, Pong, SessionClosed  # noqa: F401 - the same events as /ws/realtime
+from ..serving.defaults import TEXT_CONFIDENCE
+from .ws import protocol as ws
+from .ws.protocol import Coordinate, Event, Message, ObjectId
+from .ws.protocol import ErrorEvent, Pong, SessionClosed  # noqa: F401 - the same events as /ws/realtime
 
 FrameIndex = Annotated[int, Field(ge=0, le=10_000_000)]
 Direction = Literal["forward", "backward", "both"]
 
 
-class _FrameMessage(_Message):
+class _FrameMessage(Message):
     frame: FrameIndex
     object_id: ObjectId | None = None  # None: the current object
 
 
-class OpenMessage(_Message):
+class OpenMessage(Message):
     """Open a video: a held `video_id` (upload or job), an http(s) `video_url`, or `video_base64`."""
 
     type: Literal["open"]
@@ -61,62 +63,62 @@ class BoxMessage(_FrameMessage):
     y2: Coordinate
 
 
-class TextMessage(_Message):
+class TextMessage(Message):
     type: Literal["text"]
     frame: FrameIndex
     text: str = Field(min_length=1, max_length=10_000)
-    confidence_threshold: float = Field(0.5, ge=0.0, le=1.0)
+    confidence_threshold: float = Field(TEXT_CONFIDENCE, ge=0.0, le=1.0)
 
 
-class UndoMessage(_Message):
+class UndoMessage(Message):
     type: Literal["undo"]
     object_id: ObjectId | None = None
 
 
-class NewObjectMessage(_Message):
+class NewObjectMessage(Message):
     type: Literal["new_object"]
 
 
-class RemoveObjectMessage(_Message):
+class RemoveObjectMessage(Message):
     type: Literal["remove_object"]
     object_id: ObjectId
 
 
-class RenameObjectMessage(_Message):
+class RenameObjectMessage(Message):
     type: Literal["rename_object"]
     object_id: ObjectId
     label: str = Field(min_length=1, max_length=200)
 
 
-class PropagateMessage(_Message):
+class PropagateMessage(Message):
     type: Literal["propagate"]
     direction: Direction = "both"
     from_frame: FrameIndex | None = None
 
 
-class GetFrameMessage(_Message):
+class GetFrameMessage(Message):
     type: Literal["get_frame"]
     frame: FrameIndex
 
 
-class ExportMessage(_Message):
+class ExportMessage(Message):
     type: Literal["export"]
     annotated_video: bool = False
 
 
-class CancelMessage(_Message):
+class CancelMessage(Message):
     type: Literal["cancel"]
 
 
-class ResetMessage(_Message):
+class ResetMessage(Message):
     type: Literal["reset"]
 
 
-class PingMessage(_Message):
+class PingMessage(Message):
     type: Literal["ping"]
 
 
-class CloseMessage(_Message):
+class CloseMessage(Message):
     type: Literal["close"]
 
 
@@ -133,10 +135,7 @@ MESSAGE_TYPES = ("open", "click", "box", "text", "undo", "new_object", "remove_o
 
 def parse_message(text: str) -> Any:
     """Validate one text frame; raises ProtocolError with a sentence saying what to send instead."""
-    try:
-        return _ADAPTER.validate_json(text)
-    except ValidationError as exc:
-        raise _describe(exc, MESSAGE_TYPES) from None
+    return ws.parse_message(_ADAPTER, text, MESSAGE_TYPES)
 
 
 # ---------------------------------------------------------------------------------------------- server events
@@ -147,14 +146,14 @@ class FrameObjectOut(BaseModel):
     mask: dict[str, Any]  # COCO RLE {"size": [h, w], "counts": str}
 
 
-class SessionCreated(_Event):
+class SessionCreated(Event):
     type: Literal["session_created"] = "session_created"
     session_id: str
     idle_ttl_s: float
     max_frames: int
 
 
-class VideoOpened(_Event):
+class VideoOpened(Event):
     type: Literal["video_opened"] = "video_opened"
     video_id: str
     width: int
@@ -168,12 +167,12 @@ class VideoOpened(_Event):
     latency_ms: float
 
 
-class ObjectCreated(_Event):
+class ObjectCreated(Event):
     type: Literal["object_created"] = "object_created"
     object_id: int
 
 
-class PromptResult(_Event):
+class PromptResult(Event):
     type: Literal["prompt_result"] = "prompt_result"
     frame: int
     object_id: int
@@ -185,7 +184,7 @@ class PromptResult(_Event):
     latency_ms: float
 
 
-class ConceptResult(_Event):
+class ConceptResult(Event):
     type: Literal["concept_result"] = "concept_result"
     frame: int
     text: str
@@ -195,26 +194,26 @@ class ConceptResult(_Event):
     latency_ms: float
 
 
-class ObjectRemoved(_Event):
+class ObjectRemoved(Event):
     type: Literal["object_removed"] = "object_removed"
     object_id: int
     current_object_id: int
 
 
-class ObjectRenamed(_Event):
+class ObjectRenamed(Event):
     type: Literal["object_renamed"] = "object_renamed"
     object_id: int
     label: str
 
 
-class PropagationStarted(_Event):
+class PropagationStarted(Event):
     type: Literal["propagation_started"] = "propagation_started"
     direction: Direction
     from_frame: int
     frames_total: int
 
 
-class FrameResult(_Event):
+class FrameResult(Event):
     type: Literal["frame_result"] = "frame_result"
     frame: int
     source: Literal["propagation", "stored"]
@@ -223,7 +222,7 @@ class FrameResult(_Event):
     frames_total: int | None = None
 
 
-class PropagationDone(_Event):
+class PropagationDone(Event):
     type: Literal["propagation_done"] = "propagation_done"
     status: Literal["finished", "cancelled", "failed"]
     frames_done: int
@@ -232,12 +231,12 @@ class PropagationDone(_Event):
     error: str | None = None
 
 
-class SessionReset(_Event):
+class SessionReset(Event):
     type: Literal["session_reset"] = "session_reset"
     object_id: int
 
 
-class Exported(_Event):
+class Exported(Event):
     type: Literal["exported"] = "exported"
     job_id: str
     frames: int

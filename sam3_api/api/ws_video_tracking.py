@@ -28,7 +28,7 @@ def objects_out(result) -> list[proto.FrameObjectOut]:
 class Propagator:
     """At most one propagation at a time; `cancel()` asks it to stop and waits until it has."""
 
-    def __init__(self, engine, send: Callable[[proto._Event], Awaitable[None]]):
+    def __init__(self, engine, send: Callable[[proto.Event], Awaitable[None]]):
         self.engine, self.send = engine, send
         self.task: asyncio.Task | None = None
         self._stop = False

@@ -16,17 +16,17 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ..api.errors import register_surface
-from ..config import Settings
+from ..api.services import Services
 from . import annotation_service, label_studio, roboflow, runpod, sam3_service
 
 ADAPTERS = (sam3_service, annotation_service, runpod, roboflow, label_studio)
 
 
-def install_compat(app: FastAPI, settings: Settings) -> None:
-    """Mount every adapter's router and register its error envelope."""
-    roboflow.install_state(app, settings)
-    runpod.install_state(app, settings)
-    label_studio.install_state(app, settings)
+def install_compat(app: FastAPI, services: Services) -> None:
+    """Mount every adapter's router and register its error envelope; adapter state joins the services."""
+    roboflow.install_state(services)
+    runpod.install_state(services)
+    label_studio.install_state(services)
     for adapter in ADAPTERS:
         register_surface(app, adapter.SURFACE)
         app.include_router(adapter.router)

@@ -50,11 +50,13 @@ from ..api.deps import EngineDep, SettingsDep
 from ..api.errors import Surface
 from ..api.inputs import image_from_base64, image_from_server_path
 from ..api.schemas import MAX_LIST
-from ..engine import prompts
+from ..engine.prompts import check_boxes
 from ..engine.selection import keep_centred_in
 from ..engine.types import Segmentation
 from ..errors import InvalidImage, InvalidPrompt, Sam3Error
 from ..media.masks import mask_to_rgba_png_base64
+from ..serving import image as serving
+from ..serving.image import ImagePrompts
 from .annotation_video import track_video
 from .common import detail_error
 
@@ -109,14 +111,13 @@ async def predict(request: AnnotationRequest, engine: EngineDep, settings: Setti
         raise InvalidPrompt("give texts ([{\"text\": \"car\"}]), boxes ([{\"box\": [x1, y1, x2, y2]}]) or both",
                             field="texts")
     if text is None:  # boxes alone: exemplars of one concept
-        [found] = await engine.segment_text(pixels, [None], exemplar_boxes=boxes,
-                                                 confidence_threshold=request.confidence_threshold)
-        label = "box"
+        prompts = ImagePrompts(exemplar_boxes=boxes, confidence_threshold=request.confidence_threshold)
+        found, label = (await serving.segment_concepts(engine, pixels, prompts)).segmentation, "box"
     else:
-        [found] = await engine.segment_text(pixels, [text], confidence_threshold=request.confidence_threshold)
+        prompts = ImagePrompts(texts=[text], confidence_threshold=request.confidence_threshold)
+        found, label = (await serving.segment_concepts(engine, pixels, prompts)).segmentation, text
         if boxes:  # the same box rules as everywhere else (4 finite numbers, inside the image)
-            found = keep_centred_in(found, prompts.check_boxes(boxes, pixels.shape[1], pixels.shape[0]))
-        label = text
+            found = keep_centred_in(found, check_boxes(boxes, pixels.shape[1], pixels.shape[0]))
     return AnnotationResponse(masks=await asyncio.to_thread(_masks, found, label))
 
 

@@ -12,22 +12,26 @@ from __future__ import annotations
 import asyncio
 import base64
 import logging
+from dataclasses import replace
 
 import cv2
 from fastapi import Request
 
-from ..api.video_inputs import video_from_base64
-from ..errors import Conflict, ModelNotReady, Sam3Error, VideoTooLarge
+from ..api.deps import api_key
+from ..api.services import services_of
+from ..api.video_inputs import VideoInput, save_video
+from ..errors import Conflict, ModelNotReady, Sam3Error
 from ..jobs.render import frame_masks
 from ..jobs.store import Job
-from ..jobs.submit import discard, incoming_dir, submit_video_job
+from ..jobs.submit import discard, incoming_dir
 from ..jobs.video_io import open_frames
+from ..media.video import VideoLimits
 from ..media.video.annotate import annotate_frame
+from ..serving.video_jobs import submit_video_job
 
 log = logging.getLogger(__name__)
 FOLLOW_S = 5.0  # a waiting request re-reads the job at least this often
 JPEG_QUALITY = 90  # the original's
-NATIVE_FRAME_LIMIT = "(SAM3_VIDEO_MAX_FRAMES)"
 
 
 class TrackingFailed(Sam3Error):
@@ -37,12 +41,12 @@ class TrackingFailed(Sam3Error):
 
 async def track_video(request: Request, video_base64: str, params: dict) -> dict[str, str]:
     """Track `params` (VideoJobParams fields) through the video; {"<frame index>": JPEG data URL} of every frame."""
-    settings, runner = request.app.state.settings, request.app.state.video_jobs
+    settings, runner = services_of(request.app).settings, services_of(request.app).video_jobs
     runner.admit()  # a full queue answers before anything is decoded
     scratch = incoming_dir(settings.data_dir)
     try:
-        source = await video_from_base64(video_base64, scratch / "source", settings)
-        job = await _submit(runner, settings, scratch, source, params, getattr(request.state, "api_key", None))
+        source = await save_video(VideoInput(base64=video_base64), scratch / "source", settings)
+        job = await submit_video_job(runner, route_limits(settings), scratch, source, params, owner=api_key(request))
     finally:
         discard(scratch)
     try:
@@ -59,19 +63,14 @@ async def track_video(request: Request, video_base64: str, params: dict) -> dict
         runner.delete(job)  # a job still running is deleted as soon as it has stopped
 
 
-async def _submit(runner, settings, scratch, source, params: dict, owner: str | None) -> Job:
-    """submit_video_job with this route's frame limit; a clip over it gets a 413 that names the right setting."""
-    cap = settings.compat_video_max_frames
-    capped = settings.model_copy(update={"video_max_frames": min(cap, settings.video_max_frames)})
-    try:
-        return await submit_video_job(runner, capped, scratch, source, params, owner=owner)
-    except VideoTooLarge as exc:
-        if NATIVE_FRAME_LIMIT not in exc.message or cap > settings.video_max_frames:
-            raise
-        raise VideoTooLarge(f"the video has more than {cap} frames, the most this route tracks "
-                            f"(SAM3_COMPAT_VIDEO_MAX_FRAMES={cap}): its answer carries every frame as a JPEG. "
-                            "Send a shorter clip, or use POST /video/jobs, which streams results for long videos",
-                            field="video_base64") from None
+def route_limits(settings) -> VideoLimits:
+    """The native decode limits with this route's frame cap when it is tighter: its answer carries every frame
+    as a JPEG, so a clip over the cap gets a 413 naming SAM3_COMPAT_VIDEO_MAX_FRAMES."""
+    limits, cap = VideoLimits.from_settings(settings), settings.compat_video_max_frames
+    if cap >= limits.max_frames:
+        return limits
+    return replace(limits, max_frames=cap, frames_setting=f"SAM3_COMPAT_VIDEO_MAX_FRAMES={cap}, the most this route "
+                   "tracks, as its answer carries every frame as a JPEG; POST /video/jobs streams long videos")
 
 
 async def _follow(runner, job: Job) -> None:

@@ -40,8 +40,9 @@ import time
 import numpy as np
 from fastapi import APIRouter, Request
 
-from ..api.deps import EngineDep, SettingsDep
+from ..api.deps import EngineDep, SettingsDep, api_key
 from ..api.errors import Surface
+from ..api.services import Services, services_of
 from ..api.inputs import image_from_base64, image_from_url
 from ..config import Settings
 from ..engine.engine import Sam3Engine
@@ -49,6 +50,8 @@ from ..engine.selection import suppress_across
 from ..engine.types import PreparedImage, Segmentation
 from ..errors import InvalidImage, InvalidPrompt, NotFound
 from ..media.masks import mask_to_outer_contours, mask_to_rle
+from ..serving import image as serving
+from ..serving.image import ImagePrompts
 from .common import ScopedImages, message_error
 from .roboflow_schemas import (
     ACCEPTED_IMAGE_TYPES, ConceptPrompt, ConceptSegmentRequest, EmbedImageRequest, RequestBase, VisualPrompt,
@@ -58,9 +61,12 @@ from .roboflow_schemas import (
 router = APIRouter(prefix="/sam3", tags=["drop-in: Roboflow SAM 3 (seed 004)"])
 SURFACE = Surface("roboflow", message_error, prefixes=("/sam3/",), key_in_query=True, key_in_body=True)
 
+IMAGES = "roboflow_images"  # services.adapters key: the image ids clients named
 
-def install_state(app, settings: Settings) -> None:
-    app.state.roboflow_images = ScopedImages(settings.image_id_entries, settings.image_id_bytes)
+
+def install_state(services: Services) -> None:
+    settings = services.settings
+    services.adapters[IMAGES] = ScopedImages(settings.image_id_entries, settings.image_id_bytes)
 
 
 @router.post("/concept_segment", summary="Every instance of each text or exemplar prompt (SAM 3 PCS)")
@@ -68,8 +74,8 @@ async def concept_segment(body: ConceptSegmentRequest, request: Request, engine:
     """Concept prompts, each answered with its own instances (polygon or RLE)."""
     started = time.perf_counter()
     image = await _image(body, request, engine, settings)
-    default = 0.5 if body.output_prob_thresh is None else body.output_prob_thresh
-    found = [await _concept(engine, image, prompt, default, index) for index, prompt in enumerate(body.prompts)]
+    found = [await _concept(engine, image, prompt, body.output_prob_thresh, index)
+             for index, prompt in enumerate(body.prompts)]
     if body.nms_iou_threshold is not None:
         found = suppress_across(found, body.nms_iou_threshold)
     fmt = "rle" if body.format == "rle" else "polygon"
@@ -101,26 +107,26 @@ async def embed_image(body: EmbedImageRequest, request: Request, engine: EngineD
     started = time.perf_counter()
     image = await engine.embed(await _image(body, request, engine, settings))
     image_id = body.image_id or image.key
-    _images(request).remember(request.state.api_key, image_id, image)
+    _images(request).remember(api_key(request), image_id, image)
     return {"image_id": image_id, "time": time.perf_counter() - started}
 
 
 def _images(request: Request) -> ScopedImages:
-    return request.app.state.roboflow_images
+    return services_of(request.app).adapters[IMAGES]
 
 
 async def _image(body: RequestBase, request: Request, engine: Sam3Engine, settings: Settings) -> PreparedImage:
     """The request's pixels (remembered under its image_id), or the image an earlier request named."""
-    api_key = request.state.api_key
+    key = api_key(request)
     if body.image is not None:
         image = await engine.prepare(await _decode(body.image.type, body.image.value, settings))
         if body.image_id:
-            _images(request).remember(api_key, body.image_id, image)
+            _images(request).remember(key, body.image_id, image)
         return image
     if not body.image_id:
         raise InvalidImage("image is required: {\"type\": \"base64\", \"value\": \"...\"} or {\"type\": \"url\", "
                            "\"value\": \"https://...\"}, or the image_id of an earlier request", field="image")
-    image = _images(request).find(api_key, body.image_id)
+    image = _images(request).find(key, body.image_id)
     if image is None:
         raise NotFound(f"image_id {body.image_id!r} is not held for this API key (never sent, or forgotten); "
                        "send the image again", field="image_id")
@@ -136,7 +142,7 @@ async def _decode(kind: str, value, settings: Settings) -> np.ndarray:
     return await (image_from_base64(value, settings) if kind == "base64" else image_from_url(value, settings))
 
 
-async def _concept(engine: Sam3Engine, image: PreparedImage, prompt: ConceptPrompt, default: float,
+async def _concept(engine: Sam3Engine, image: PreparedImage, prompt: ConceptPrompt, default: float | None,
                    index: int) -> Segmentation:
     boxes = [box.xyxy() for box in prompt.boxes or []]
     text = prompt.text if prompt.text and prompt.text.strip() else None
@@ -145,21 +151,19 @@ async def _concept(engine: Sam3Engine, image: PreparedImage, prompt: ConceptProm
                             "boxes", field="prompts")
     labels = None if prompt.box_labels is None else [int(bool(label)) for label in prompt.box_labels]
     threshold = default if prompt.output_prob_thresh is None else prompt.output_prob_thresh
-    [found] = await engine.segment_text(image, [text], exemplar_boxes=boxes or None, exemplar_labels=labels,
-                                        confidence_threshold=threshold)
-    return found
+    prompts = ImagePrompts(texts=[text] if text else [], exemplar_boxes=boxes, exemplar_labels=labels,
+                           confidence_threshold=threshold)
+    return (await serving.segment_concepts(engine, image, prompts)).segmentation
 
 
 async def _visual(engine: Sam3Engine, image: PreparedImage, prompt: VisualPrompt, multimask: bool,
                   index: int) -> Segmentation:
-    box = prompt.box.xyxy() if prompt.box else None
-    if prompt.points:
-        points = [[point.x, point.y] for point in prompt.points]
-        labels = [int(point.positive) for point in prompt.points]
-        return await engine.segment_points(image, points, labels, box=box, multimask=multimask, max_masks=1)
-    if box is None:
+    if not prompt.points and not prompt.box:
         raise InvalidPrompt(f"prompts[{index}] has neither a box nor points", field="prompts")
-    return await engine.segment_boxes(image, [box], max_masks=1)
+    prompts = ImagePrompts(boxes=[prompt.box.xyxy()] if prompt.box else [], multimask=multimask, max_masks=1,
+                           points=[[point.x, point.y] for point in prompt.points or []],
+                           point_labels=[int(point.positive) for point in prompt.points or []])
+    return (await serving.segment_objects(engine, image, prompts)).segmentation
 
 
 def _predictions(result: Segmentation, fmt: str) -> list[dict]:

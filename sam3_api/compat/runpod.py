@@ -36,6 +36,7 @@ from typing import Any
 from fastapi import APIRouter, FastAPI, Query, Request
 from pydantic import BaseModel, ConfigDict, Field
 
+from ..api.deps import api_key
 from ..api.errors import Surface
 from ..config import Settings
 from ..errors import NotFound
@@ -43,6 +44,7 @@ from ..jobs.short import ShortJobRunner
 from ..jobs.store import Job
 from .common import error_field
 from .runpod_handler import make_handler
+from ..api.services import Services, services_of
 
 KIND = "runpod"
 DEFAULT_WAIT_MS = 90_000
@@ -53,28 +55,19 @@ ENDPOINT_ID = {"name": "endpoint_id", "in": "path", "required": True, "schema": 
                "description": "Any id: this server is one endpoint (its handlers do not read it)"}
 
 
-async def _lifespan(app: FastAPI):
-    """Merged into the app's lifespan by include_router: start after the app's, stop before it."""
-    runner = app.state.runpod_jobs
-    runner.start()
-    try:
-        yield
-    finally:
-        await runner.shutdown()
-
-
-router = APIRouter(tags=["drop-in: Runpod serverless (seed 003)"], lifespan=_lifespan)
+router = APIRouter(tags=["drop-in: Runpod serverless (seed 003)"])
 SURFACE = Surface("runpod", error_field, paths=frozenset({"/run", "/runsync", "/purge-queue"}),
                   prefixes=("/v2/", "/status/", "/cancel/"))
 
 
-def install_state(app: FastAPI, settings: Settings) -> None:
-    """The seed 003 job runner, on the same JobStore as the video jobs (create_app made it already)."""
-    engine = app.state.engine
-    app.state.runpod_jobs = ShortJobRunner(
-        app.state.video_jobs.store, KIND, make_handler(engine, settings), max_queued=settings.runpod_max_queued_jobs,
+def install_state(services: Services) -> None:
+    """The seed 003 job runner, on the same JobStore as the video jobs; the app's lifespan runs it."""
+    engine, settings = services.engine, services.settings
+    services.runpod_jobs = ShortJobRunner(
+        services.video_jobs.store, KIND, make_handler(engine, settings), max_queued=settings.runpod_max_queued_jobs,
         ttl_s=settings.runpod_job_ttl_s, ready=lambda: asyncio.to_thread(engine.wait_ready),
         queue_setting="SAM3_RUNPOD_MAX_QUEUED_JOBS")
+    services.add_runner(services.runpod_jobs)
 
 
 class RunRequest(BaseModel):
@@ -103,8 +96,8 @@ def _route(path: str, methods: list[str], summary: str, bare: bool = True):
 async def runsync(body: RunRequest, request: Request,
                   wait: int | None = Query(None, ge=0, description="Milliseconds to wait (default 90000)")) -> dict:
     """The finished job, or its id and status when it takes longer than `wait` (then poll status/{id})."""
-    runner, settings = _runner(request), request.app.state.settings
-    job = runner.submit({"input": body.input}, _caller(request))
+    runner, settings = _runner(request), services_of(request.app).settings
+    job = runner.submit({"input": body.input}, api_key(request))
     wait_ms = DEFAULT_WAIT_MS if wait is None else wait
     await runner.wait(job, min(wait_ms / 1000, settings.runpod_max_wait_s))
     return await _answer(runner, job)
@@ -113,7 +106,7 @@ async def runsync(body: RunRequest, request: Request,
 @_route("/run", ["POST"], "Queue a job (Runpod)")
 async def run(body: RunRequest, request: Request) -> dict:
     """{"id", "status": "IN_QUEUE"}; poll status/{id} for the result."""
-    job = _runner(request).submit({"input": body.input}, _caller(request))
+    job = _runner(request).submit({"input": body.input}, api_key(request))
     return {"id": job.job_id, "status": STATUS[job.status]}
 
 
@@ -137,7 +130,7 @@ async def cancel(job_id: str, request: Request) -> dict:
 async def purge_queue(request: Request) -> dict:
     """Jobs already running are left to finish."""
     runner = _runner(request)
-    queued = [job for job in runner.jobs(_caller(request)) if job.status == "queued"]
+    queued = [job for job in runner.jobs(api_key(request)) if job.status == "queued"]
     for job in queued:
         runner.cancel(job)
     return {"removed": len(queued), "status": "completed"}
@@ -146,9 +139,9 @@ async def purge_queue(request: Request) -> dict:
 @_route("/health", ["GET"], "Job counts and worker state (Runpod)", bare=False)
 async def health(request: Request) -> dict:
     """Your jobs by state, and the one worker: idle, running, initializing (model loading) or unhealthy."""
-    runner, engine = _runner(request), request.app.state.engine
+    runner, engine = _runner(request), services_of(request.app).engine
     counts = {state: 0 for state in STATUS}
-    for job in runner.jobs(_caller(request)):
+    for job in runner.jobs(api_key(request)):
         counts[job.status] += 1
     model = engine.status.state
     running = int(runner.busy)
@@ -179,15 +172,11 @@ def _ms(seconds: float) -> int:
 
 
 def _runner(request: Request) -> ShortJobRunner:
-    return request.app.state.runpod_jobs
-
-
-def _caller(request: Request) -> str | None:
-    return getattr(request.state, "api_key", None)
+    return services_of(request.app).runpod_jobs
 
 
 def _job(runner: ShortJobRunner, job_id: str, request: Request) -> Job:
-    job = runner.find(job_id, _caller(request))
+    job = runner.find(job_id, api_key(request))
     if job is None:
         raise NotFound(f"request does not exist: no job {job_id!r} (unknown, made with another API key, or "
                        "deleted SAM3_RUNPOD_JOB_TTL_S after it ended)", field="job_id")

@@ -14,6 +14,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from ..api.errors import describe_errors
 from ..api.inputs import image_from_url
 from ..api.schemas import MAX_LIST
 from ..config import Settings
@@ -22,6 +23,8 @@ from ..engine.types import PreparedImage, Segmentation
 from ..errors import EngineBusy, InvalidPrompt, Sam3Error
 from ..jobs.store import Job
 from ..media.masks import mask_to_png_base64
+from ..serving import image as serving
+from ..serving.image import ImagePrompts
 
 
 class RunpodInput(BaseModel):
@@ -42,7 +45,7 @@ def make_handler(engine: Sam3Engine, settings: Settings):
         try:
             pixels = await image_from_url(params.image_url, settings)
         except Sam3Error as exc:
-            raise type(exc)(f"Failed to download image: {exc.message}", field="image_url") from None
+            raise exc.with_message(f"Failed to download image: {exc.message}", field="image_url") from None
         image = await engine.prepare(pixels)
         results: dict[str, dict] = {}
         for concept in params.concepts:
@@ -65,9 +68,8 @@ def parse_input(document: Any, settings: Settings) -> RunpodInput:
     try:
         params = RunpodInput.model_validate(document)
     except ValidationError as exc:
-        problems = "; ".join(f"{'.'.join(str(p) for p in error['loc'])}: {error['msg']}"
-                             for error in exc.errors(include_url=False))
-        raise InvalidPrompt(f"Invalid input: {problems}", field="input") from None
+        raise InvalidPrompt(f"Invalid input: {describe_errors(exc.errors(include_url=False), whole='input')}",
+                            field="input") from None
     if len(params.concepts) > settings.max_prompts:
         raise InvalidPrompt(f"Invalid input: {len(params.concepts)} concepts; the limit is {settings.max_prompts} "
                             "(SAM3_MAX_PROMPTS)", field="concepts")
@@ -78,12 +80,12 @@ async def _segment(engine: Sam3Engine, image: PreparedImage, concept: str, thres
     """One concept on the model thread. A busy model queue only delays a job: it waits its turn and retries."""
     while True:
         try:
-            [found] = await engine.segment_text(image, [concept], confidence_threshold=threshold)
-            return found
+            prompts = ImagePrompts(texts=[concept], confidence_threshold=threshold)
+            return (await serving.segment_concepts(engine, image, prompts)).segmentation
         except EngineBusy as exc:
             await asyncio.sleep(exc.retry_after_s)
         except Sam3Error as exc:
-            raise type(exc)(f"Segmentation failed: {exc.message}", field=exc.field) from None
+            raise exc.with_message(f"Segmentation failed: {exc.message}") from None
 
 
 def _concept_result(found: Segmentation) -> dict:

@@ -34,6 +34,8 @@ from ..api.inputs import image_from_upload
 from ..engine.types import Segmentation
 from ..errors import Sam3Error
 from ..media.masks import mask_to_outer_contours, mask_to_rle
+from ..serving import image as serving
+from ..serving.image import ImagePrompts
 from .common import detail_error
 
 router = APIRouter(tags=["drop-in: sam3-service (seed 001)"])
@@ -59,7 +61,8 @@ async def segment(
         raise Sam3Error("Prompts must not be empty: give every `prompts` field a text, e.g. -F prompts=cat",
                         field="prompts")
     pixels = await image_from_upload(image, settings)
-    found = await engine.segment_text(pixels, labels, confidence_threshold=confidence_threshold)
+    prompts = ImagePrompts(texts=labels, confidence_threshold=confidence_threshold)
+    found = (await serving.segment_concepts(engine, pixels, prompts)).per_prompt
     height, width = pixels.shape[:2]
     results = await asyncio.to_thread(
         lambda: [_result(label, result, (height, width), return_masks, return_contours)

@@ -23,15 +23,19 @@ from ..errors import ModelNotReady
 from ..metrics import Sam3Metrics
 from . import image_jobs, loading, prompts
 from .cache import EmbeddingCache
-from .types import AutoParams, EngineStatus, PreparedImage, Segmentation
+from .types import AutoParams, ConceptQuery, EngineStatus, PreparedImage, Segmentation, Thresholds, TrackerQuery
 from .worker import ModelWorker, Priority
 
 # Prompt kinds that take milliseconds once the image's embedding is cached: they go ahead of heavy work.
 INTERACTIVE_KINDS = {"box", "points", "embed"}
-
+# What the engine reads of its settings: an app sharing an engine must agree on these (api/services.py).
+SETTINGS_READ = ("model", "device", "cache_dir", "hf_token", "torch_num_threads", "load_retries", "load_retry_backoff_s",
+                 "log_format", "max_queue", "priority_burst", "request_timeout_s", "embedding_cache_entries",
+                 "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks", "video_max_objects")
 log = logging.getLogger(__name__)
 # Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
-# middleware installs a list, _run appends on the event loop (the model thread does not see request context).
+# middleware installs a list and _run appends to it on the event loop, once the job's result is back (the
+# model thread runs each job in a copy of the caller's context, worker.py, but reports through the result).
 CACHE_OUTCOMES: ContextVar[list[bool] | None] = ContextVar("sam3_cache_outcomes", default=None)
 
 
@@ -154,14 +158,8 @@ class Sam3Engine:
 
     # ---------------------------------------------------------------- prompt kinds
     async def segment_text(
-        self,
-        image: np.ndarray | PreparedImage,
-        texts: Sequence[str | None],
-        *,
-        exemplar_boxes: Sequence[Sequence[float]] | None = None,
-        exemplar_labels: Sequence[int] | None = None,
-        confidence_threshold: float = 0.5,
-        mask_threshold: float = 0.5,
+        self, image: np.ndarray | PreparedImage, texts: Sequence[str | None], *, thresholds: Thresholds,
+        exemplar_boxes: Sequence[Sequence[float]] | None = None, exemplar_labels: Sequence[int] | None = None,
         max_masks: int | None = None,
     ) -> list[Segmentation]:
         """Concept prompts: every instance of each text (and/or exemplar boxes), one result per text.
@@ -180,28 +178,22 @@ class Sam3Engine:
             labels = prompts.check_labels(exemplar_labels or [1] * len(boxes), len(boxes), "exemplar_labels", "boxes")
         if not boxes and any(t is None for t in texts):
             raise prompts.InvalidPrompt("give a text, exemplar boxes, or both", field="text")
-        thresholds = (prompts.check_threshold(confidence_threshold, "confidence_threshold"),
-                      prompts.check_threshold(mask_threshold, "mask_threshold"))
-        return await self._run(image_jobs.detect_job, prepared, texts, boxes, labels, *thresholds,
-                               self._cap(max_masks), kind="text")
+        query = ConceptQuery(texts, boxes, labels, _checked(thresholds), self._cap(max_masks))
+        return await self._run(image_jobs.detect_job, prepared, query, kind="text")
 
     async def segment_boxes(
-        self, image, boxes: Sequence[Sequence[float]], *, mask_threshold: float = 0.5,
-        confidence_threshold: float = 0.0, max_masks: int | None = None,
+        self, image, boxes: Sequence[Sequence[float]], *, thresholds: Thresholds, max_masks: int | None = None,
     ) -> Segmentation:
         """Single-object boxes: each box yields the one object inside it (prompt_indices maps them back)."""
         prepared = await self.prepare(image)
         prompts.check_count(len(boxes), self.settings.max_prompts, "boxes")
         boxes = prompts.check_boxes(boxes, prepared.width, prepared.height)
-        thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
-                      prompts.check_threshold(confidence_threshold, "confidence_threshold"))
-        return await self._run(image_jobs.tracker_job, prepared, None, None, boxes, False, *thresholds, max_masks,
-                               "box", kind="box")
+        query = TrackerQuery(None, None, boxes, False, _checked(thresholds), max_masks, "box")
+        return await self._run(image_jobs.tracker_job, prepared, query, kind="box")
 
     async def segment_points(
-        self, image, points: Sequence[Sequence[float]], labels: Sequence[int], *,
-        box: Sequence[float] | None = None, mask_threshold: float = 0.5, confidence_threshold: float = 0.0,
-        multimask: bool = False, max_masks: int | None = None,
+        self, image, points: Sequence[Sequence[float]], labels: Sequence[int], *, thresholds: Thresholds,
+        box: Sequence[float] | None = None, multimask: bool = False, max_masks: int | None = None,
     ) -> Segmentation:
         """Points (1 positive, 0 negative), optionally with one box: one object.
 
@@ -216,11 +208,9 @@ class Sam3Engine:
         labels = prompts.check_labels(labels, len(points))
         boxes = None if box is None else [prompts.check_box(box, w, h)]
         decode_multi = multimask or (len(points) == 1 and box is None)
-        thresholds = (prompts.check_threshold(mask_threshold, "mask_threshold"),
-                      prompts.check_threshold(confidence_threshold, "confidence_threshold"))
-        keep = max_masks if multimask else 1
-        return await self._run(image_jobs.tracker_job, prepared, [points], [labels], boxes, decode_multi, *thresholds,
-                               keep, "points", kind="points")
+        query = TrackerQuery([points], [labels], boxes, decode_multi, _checked(thresholds),
+                             max_masks if multimask else 1, "points")
+        return await self._run(image_jobs.tracker_job, prepared, query, kind="points")
 
     async def segment_auto(self, image, params: AutoParams = AutoParams()) -> Segmentation:
         """Segment everything: point grid -> tracker -> quality filters -> NMS (see automatic.py)."""
@@ -269,14 +259,38 @@ class Sam3Engine:
         self._require_ready()
         return InteractiveVideo(self.runtime, reader)
 
-    async def video_interaction(self, video, method: str, *args, frame: int | None = None):
-        """Run one InteractiveVideo method on the model thread: interactive priority when `frame`'s backbone
+    async def video_prompt(self, video, object_id: int, frame: int, points=None, labels=None, box=None):
+        """Set an object's points and/or box on a frame of an interactive video; its masks on that frame."""
+        return await self._video_call(video, lambda: video.prompt(object_id, frame, points, labels, box), frame)
+
+    async def video_clear_prompt(self, video, object_id: int, frame: int):
+        """Remove an object's prompt on a frame (the object goes when nothing else is left)."""
+        return await self._video_call(video, lambda: video.clear_prompt(object_id, frame), frame)
+
+    async def video_add_concept(self, video, frame: int, text: str, confidence: float, next_id: int):
+        """Every instance of `text` on a frame becomes an object (ids from `next_id`): (ids, frame result)."""
+        return await self._video_call(video, lambda: video.add_concept(frame, text, confidence, next_id), frame)
+
+    async def video_remove(self, video, object_id: int) -> None:
+        await self._video_call(video, lambda: video.remove(object_id))
+
+    async def video_reset(self, video) -> None:
+        await self._video_call(video, video.reset)
+
+    async def _video_call(self, video, call, frame: int | None = None):
+        """Run one InteractiveVideo call on the model thread: interactive priority when `frame`'s backbone
         output is cached (a click on a frame seen before), heavy when a new frame needs the ViT."""
         self._require_ready()
         priority = Priority.INTERACTIVE if frame is not None and video.has_features(frame) else Priority.HEAVY
-        return await self.worker.run(image_jobs.video_job, self, getattr(video, method), *args, priority=priority,
-                                     label="video", expires=False)
+        return await self.worker.run(image_jobs.video_job, self, call, priority=priority, label="video",
+                                     expires=False)
 
     def _cap(self, max_masks: int | None) -> int:
         """A request may ask for fewer masks than SAM3_MAX_MASKS, never more: answers stay bounded."""
         return min(max_masks or self.settings.max_masks, self.settings.max_masks)
+
+
+def _checked(thresholds: Thresholds) -> Thresholds:
+    prompts.check_threshold(thresholds.mask, "mask_threshold")
+    prompts.check_threshold(thresholds.confidence, "confidence_threshold")
+    return thresholds

@@ -11,7 +11,7 @@ import time
 import numpy as np
 
 from . import automatic, memory
-from .types import AutoParams, PreparedImage, Segmentation
+from .types import AutoParams, ConceptQuery, PreparedImage, Segmentation, TrackerQuery
 
 
 def timed(engine, job, image: PreparedImage, *args):
@@ -41,35 +41,37 @@ def embed_job(engine, embedding):
     return None  # _timed already fetched or computed the embedding
 
 
-def detect_job(engine, embedding, texts, boxes, labels, confidence, mask_threshold, max_masks):
-    results = []
-    for text in texts:
-        found = engine.runtime.detect(embedding, text, boxes, labels, confidence, mask_threshold)
+def detect_job(engine, embedding, query: ConceptQuery):
+    results, thresholds = [], query.thresholds
+    for text in query.texts:
+        found = engine.runtime.detect(embedding, text, query.exemplar_boxes, query.exemplar_labels,
+                                      thresholds.confidence, thresholds.mask)
         segmentation = Segmentation(
             masks=found.masks.cpu().numpy(), boxes=found.boxes.float().cpu().numpy(),
             scores=found.scores.float().cpu().numpy(), prompt=text if text is not None else "exemplars",
         )
-        results.append(segmentation.sorted_by_score(max_masks))
+        results.append(segmentation.sorted_by_score(query.max_masks))
     return results
 
 
-def tracker_job(engine, embedding, points, labels, boxes, multimask, mask_threshold, confidence, max_masks, name):
+def tracker_job(engine, embedding, query: TrackerQuery):
     runtime = engine.runtime
-    logits, iou = runtime.decode(embedding, points=points, labels=labels, boxes=boxes, multimask=multimask)
+    logits, iou = runtime.decode(embedding, points=query.points, labels=query.labels, boxes=query.boxes,
+                                 multimask=query.multimask)
     count, candidates = iou.shape
-    if name == "points" and max_masks == 1:  # keep the best candidate of the one object
+    if query.name == "points" and query.max_masks == 1:  # keep the best candidate of the one object
         best = iou[0].argmax()
         logits, iou, candidates = logits[:, best : best + 1], iou[:, best : best + 1], 1
     masks = runtime.upscale(logits.flatten(0, 1), embedding.original_size)
-    masks = (masks.sigmoid() > mask_threshold).cpu()
+    masks = (masks.sigmoid() > query.thresholds.mask).cpu()
     scores = iou.flatten().clamp(0, 1).cpu()
     indices = np.repeat(np.arange(count), candidates)
-    keep = (scores >= confidence).numpy()
+    keep = (scores >= query.thresholds.confidence).numpy()
     result = Segmentation(
         masks=masks.numpy()[keep], boxes=automatic._boxes_of(masks).numpy()[keep],
-        scores=scores.numpy().astype(np.float32)[keep], prompt=name, prompt_indices=indices[keep],
+        scores=scores.numpy().astype(np.float32)[keep], prompt=query.name, prompt_indices=indices[keep],
     )
-    return result.sorted_by_score(max_masks)
+    return result.sorted_by_score(query.max_masks)
 
 
 def auto_job(engine, embedding, params: AutoParams):

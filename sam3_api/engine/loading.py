@@ -8,7 +8,6 @@ themselves: those fail on the first attempt with the hint that says how to fix t
 
 from __future__ import annotations
 
-import logging
 import os
 import threading
 from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
@@ -16,7 +15,6 @@ from typing import TYPE_CHECKING, Callable, Iterator, TypeVar
 if TYPE_CHECKING:
     from ..config import Settings
 
-log = logging.getLogger(__name__)
 T = TypeVar("T")
 MAX_DELAY_S = 60.0
 TRANSIENT_HTTP_STATUS = {408, 425, 429, 500, 502, 503, 504}

@@ -93,6 +93,38 @@ class Segmentation:
 
 
 @dataclass(frozen=True)
+class Thresholds:
+    """What a prompt's masks must pass; the defaults are serving's (serving/defaults.py), never the engine's."""
+
+    mask: float  # probability above which a pixel is in a mask
+    confidence: float  # score below which an instance is dropped
+
+
+@dataclass(frozen=True)
+class ConceptQuery:
+    """A concept prompt on one image: each text (None: the exemplar boxes alone), validated."""
+
+    texts: list[str | None]
+    exemplar_boxes: list[list[float]] | None
+    exemplar_labels: list[int] | None
+    thresholds: Thresholds
+    max_masks: int
+
+
+@dataclass(frozen=True)
+class TrackerQuery:
+    """Boxes and/or points for the tracker's decoder, validated; `name` is the result's prompt."""
+
+    points: list[list[list[float]]] | None  # per object
+    labels: list[list[int]] | None
+    boxes: list[list[float]] | None
+    multimask: bool  # decode SAM's three candidates
+    thresholds: Thresholds
+    max_masks: int | None
+    name: str  # "box" | "points"
+
+
+@dataclass(frozen=True)
 class AutoParams:
     """Knobs of automatic "segment everything", with SAM's automatic mask generator defaults."""
 

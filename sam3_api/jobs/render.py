@@ -23,7 +23,8 @@ def render_annotated_video(job_dir: Path, frames, results: ResultsLog) -> Path:
     info = frames.info
     target = Path(job_dir) / VIDEO_FILE
     partial = target.with_suffix(".partial.mp4")
-    with AnnotatedVideoWriter(partial, info.width, info.height, info.fps) as writer:
+    # The kept frames play at the source's speed: with frame_stride k, one stored frame stands for k.
+    with AnnotatedVideoWriter(partial, info.width, info.height, info.output_fps) as writer:
         for frame in range(len(frames)):
             writer.write(frames.read(frame), frame_masks(results, info, frame))
     os.replace(partial, target)
@@ -32,6 +33,6 @@ def render_annotated_video(job_dir: Path, frames, results: ResultsLog) -> Path:
 
 def frame_masks(results: ResultsLog, info, frame: int) -> list[tuple[int, np.ndarray]]:
     """(object_id, bool mask) of every object on stored frame `frame` (none if the frame has no results)."""
-    original = info.start_frame + frame * info.frame_stride
+    original = info.source_index(frame)
     objects = json.loads(results.read(original))["objects"] if original in results else []
     return [(o["object_id"], rle_to_mask(o["mask"], expected_size=(info.height, info.width))) for o in objects]

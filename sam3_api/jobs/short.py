@@ -19,10 +19,10 @@ import asyncio
 import json
 import logging
 import os
-import time
 from collections.abc import Awaitable, Callable
 
 from ..errors import EngineBusy, Sam3Error
+from .runner import BackgroundRunner
 from .store import Job, JobStore
 
 log = logging.getLogger(__name__)
@@ -32,41 +32,26 @@ SWEEP_S = 60.0  # at most this long between sweeps of expired jobs
 Handler = Callable[[Job], Awaitable[dict]]
 
 
-class ShortJobRunner:
-    """The queue and the single consumer of one kind of short job."""
+class ShortJobRunner(BackgroundRunner):
+    """The queue and the single consumer of one kind of short job (started and stopped by the lifespan)."""
 
     def __init__(self, store: JobStore, kind: str, handler: Handler, *, max_queued: int, ttl_s: float,
                  ready: Callable[[], Awaitable[object]] | None = None, queue_setting: str = "max_queued"):
-        self.store, self.kind, self.handler = store, kind, handler
+        super().__init__(store, kind)
+        self.handler = handler
         self.max_queued, self.ttl_s, self._ready, self._queue_setting = max_queued, ttl_s, ready, queue_setting
-        self._queue: asyncio.Queue[str] | None = None  # made on the event loop, by start()
-        self._tasks: list[asyncio.Task] = []
         self._running: tuple[Job, asyncio.Task] | None = None
         self._ended: dict[str, asyncio.Event] = {}
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def start(self) -> None:
-        """Queue the waiting jobs (the first time, those recovered from disk) and start consuming.
+    def _loops(self):
+        return [("consumer", self._consume()), ("expiry", self._sweep())]
 
-        Idempotent while running; after shutdown() it starts again (an app whose lifespan runs more than
-        once, as in-process test clients do)."""
-        if self._queue is not None:
-            return
-        self._queue = asyncio.Queue()
-        self.store.recover(self.kind)  # the first start loads the jobs on disk
-        for job in self.store.list(self.kind):
-            if job.status == "queued":
-                self._queue.put_nowait(job.job_id)
-        self._tasks = [asyncio.create_task(self._consume(), name=f"{self.kind}-jobs"),
-                       asyncio.create_task(self._sweep(), name=f"{self.kind}-jobs-expiry")]
+    def _running_job(self):
+        return self._running
 
-    async def shutdown(self) -> None:
-        """Stop consuming; the job running (if any) is stopped and marked interrupted."""
-        running = self._running  # read first: stopping the consumer clears it
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        self._queue, self._tasks = None, []
+    async def _interrupted(self, running) -> None:
+        """The job running (if any) is stopped and marked interrupted; waiters are woken."""
         for ended in self._ended.values():  # wake whoever still waits: the job will not end on this loop
             ended.set()
         self._ended.clear()
@@ -80,13 +65,12 @@ class ShortJobRunner:
     # ------------------------------------------------------------------------------------------ clients
     def submit(self, request: dict, owner: str | None) -> Job:
         """Create and queue a job; a full queue raises EngineBusy (503 + Retry-After)."""
-        self.start()
         waiting = sum(1 for job in self.store.list(self.kind) if job.status == "queued")
         if waiting >= self.max_queued:
             raise EngineBusy(f"{waiting} jobs are already waiting ({self._queue_setting}={self.max_queued}); "
                              "retry later", retry_after_s=5)
         job = self.store.create(self.kind, request, owner)
-        self._queue.put_nowait(job.job_id)
+        self._put(job.job_id)
         return job
 
     def find(self, job_id: str, owner: str | None) -> Job | None:
@@ -94,13 +78,13 @@ class ShortJobRunner:
         job = self.store.get(job_id)
         if job is None or job.kind != self.kind or job.owner != owner:
             return None
-        if self._expired(job, time.time()):
+        if self._expired(job, self.store.clock()):
             self.store.delete(job.job_id)
             return None
         return job
 
     def jobs(self, owner: str | None) -> list[Job]:
-        now = time.time()
+        now = self.store.clock()
         return [job for job in self.store.list(self.kind) if job.owner == owner and not self._expired(job, now)]
 
     @property
@@ -136,16 +120,14 @@ class ShortJobRunner:
     # ------------------------------------------------------------------------------------------ the work
     async def _consume(self) -> None:
         while True:
-            job = self.store.get(await self._queue.get())
-            if job is None or job.status != "queued":
-                continue
+            job = await self._next_queued()
             if self._ready is not None:
                 await self._ready()  # e.g. the model still loading: the job waits in the queue
             if job.status == "queued":  # it may have been cancelled meanwhile
                 await self._run(job)
 
     async def _run(self, job: Job) -> None:
-        job.status, job.started_at = "running", time.time()
+        job.status, job.started_at = "running", self.store.clock()
         self.store.save(job)
         task = asyncio.create_task(self.handler(job), name=f"{self.kind}-job-{job.job_id}")
         self._running = (job, task)
@@ -185,8 +167,12 @@ class ShortJobRunner:
     def _expired(self, job: Job, now: float) -> bool:
         return job.finished and job.finished_at + self.ttl_s < now
 
+    def sweep(self) -> None:
+        """Delete the finished jobs older than the TTL, with their files."""
+        for job in self.store.expired(kind=self.kind, ttl_s=self.ttl_s):
+            self.store.delete(job.job_id)
+
     async def _sweep(self) -> None:
         while True:
-            for job in self.store.expired(kind=self.kind, ttl_s=self.ttl_s):
-                self.store.delete(job.job_id)
+            self.sweep()
             await asyncio.sleep(min(SWEEP_S, self.ttl_s))

@@ -20,6 +20,7 @@ import logging
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -68,10 +69,11 @@ def check_session_frames(frame_count: int, settings) -> None:
 class VideoSources:
     """video_id -> VideoSource, bounded by count (uploads) and time (uploads' TTL)."""
 
-    def __init__(self, data_dir: Path, ttl_s: float, max_uploads: int):
+    def __init__(self, data_dir: Path, ttl_s: float, max_uploads: int, clock: Callable[[], float] = time.time):
         self.root = Path(data_dir) / "sources"
         self.root.mkdir(parents=True, exist_ok=True)
         self.ttl_s, self.max_uploads = ttl_s, max_uploads
+        self.clock = clock  # wall-clock seconds; tests pass their own to cross the TTL without waiting it out
         self._sources: dict[str, VideoSource] = {}
         self._pending: set[str] = set()  # scratch directories still being written or decoded
         self._swept_leftovers = 0.0
@@ -104,7 +106,7 @@ class VideoSources:
             await asyncio.to_thread(decode_video, source_file, directory / FRAMES_DIR, limits, selection)
         source_file.unlink(missing_ok=True)
         frames = await asyncio.to_thread(FrameStore, directory / FRAMES_DIR)
-        source = VideoSource(directory.name, directory, frames, owner, private, time.time())
+        source = VideoSource(directory.name, directory, frames, owner, private, self.clock())
         self._sources[source.video_id] = source
         self._pending.discard(directory.name)
         log.info("video %s decoded (%d frames, %s)", source.video_id, len(frames), "private" if private else "upload")
@@ -116,17 +118,17 @@ class VideoSources:
         source = self._sources.get(video_id)
         if source is None or source.owner != owner:
             return None
-        source.last_used = time.time()
+        source.last_used = self.clock()
         return source
 
     def acquire(self, source: VideoSource) -> None:
         source.users += 1
-        source.last_used = time.time()
+        source.last_used = self.clock()
 
     def release(self, source: VideoSource) -> None:
         """A session is done with it: a private copy is deleted at once, an upload waits for its TTL."""
         source.users = max(0, source.users - 1)
-        source.last_used = time.time()
+        source.last_used = self.clock()
         if source.private and source.users == 0:
             self.delete(source.video_id)
 
@@ -138,7 +140,7 @@ class VideoSources:
 
     def sweep(self, now: float | None = None) -> None:
         """Delete uploads unused for the TTL (a source open in a session is in use)."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         for source in list(self._sources.values()):
             if not source.private and source.users == 0 and source.last_used + self.ttl_s < now:
                 log.info("uploaded video %s expired", source.video_id)
@@ -149,7 +151,7 @@ class VideoSources:
     def _remove_leftovers(self) -> None:
         """Directories of an earlier process (nobody can name them now) once they are older than the TTL; a
         younger one may belong to another server sharing the data directory, or to tests."""
-        self._swept_leftovers = time.time()
+        self._swept_leftovers = self.clock()
         cutoff = self._swept_leftovers - self.ttl_s
         for path in self.root.iterdir():
             try:
@@ -170,10 +172,6 @@ class VideoSources:
             oldest = min(idle, key=lambda s: s.last_used)
             self.delete(oldest.video_id)
             uploads.remove(oldest)
-
-    def close_all(self) -> None:
-        for video_id in list(self._sources):
-            self.delete(video_id)
 
 
 def find_job_frames(runner, video_id: str, owner: str | None) -> Path | None:

@@ -18,6 +18,7 @@ import os
 import shutil
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -53,10 +54,11 @@ class Job:
 class JobStore:
     """Directory-backed job manifests. All methods are cheap file operations; callers use threads for bulk I/O."""
 
-    def __init__(self, data_dir: Path, ttl_s: float):
+    def __init__(self, data_dir: Path, ttl_s: float, clock: Callable[[], float] = time.time):
         self.root = Path(data_dir) / "jobs"
         self.root.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
+        self.clock = clock  # wall-clock seconds; tests pass their own to cross a TTL without waiting it out
         self._jobs: dict[str, Job] = {}
         self._requeue: list[Job] | None = None  # the queued jobs found on disk, once loaded
 
@@ -116,12 +118,12 @@ class JobStore:
         return sorted(requeue, key=lambda job: job.created_at)
 
     def finish(self, job: Job, status: str, error: str | None = None) -> None:
-        job.status, job.error, job.finished_at = status, error, time.time()
+        job.status, job.error, job.finished_at = status, error, self.clock()
         self.save(job)
 
     def expired(self, now: float | None = None, *, kind: str | None = None, ttl_s: float | None = None) -> list[Job]:
         """Finished jobs (of `kind`) that ended more than `ttl_s` (default: the store's TTL) ago."""
-        now = time.time() if now is None else now
+        now = self.clock() if now is None else now
         ttl_s = self.ttl_s if ttl_s is None else ttl_s
         return [job for job in list(self._jobs.values())
                 if (kind is None or job.kind == kind) and job.finished and job.finished_at + ttl_s < now]

@@ -15,6 +15,7 @@ import time
 from ..errors import EngineBusy, Sam3Error
 from .render import render_annotated_video
 from .results import ResultsLog
+from .runner import BackgroundRunner
 from .submit import clear_stale_incoming
 from .store import ACTIVE, FINISHED, Job, JobStore
 from .video_io import StoreFrames, frame_line, object_entry, open_frames, run_request
@@ -25,38 +26,35 @@ EXPIRY_CHECK_S = 300.0
 SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often while a job runs
 
 
-class VideoJobRunner:
-    """The single consumer of the video job queue."""
+class VideoJobRunner(BackgroundRunner):
+    """The single consumer of the video job queue (started and stopped by the app's lifespan)."""
 
     def __init__(self, engine, store: JobStore, max_queued: int):
-        self.engine, self.store, self.max_queued = engine, store, max_queued
+        super().__init__(store, "video")
+        self.engine, self.max_queued = engine, max_queued
         self._logs: dict[str, ResultsLog] = {}
         self._stop_requested: set[str] = set()
         self._delete_requested: set[str] = set()
         self.current: str | None = None
-        self._tasks: list[asyncio.Task] = []
-        self._queue: asyncio.Queue[str] | None = None  # created on the event loop, by start()
-        self.decoding: asyncio.Semaphore | None = None  # submissions decoding at once (CPU-heavy processes)
+        self.decoding = asyncio.Semaphore(DECODERS)  # submissions decoding at once (CPU-heavy processes)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def start(self) -> None:
-        """Recover the jobs on disk and start consuming (the app's lifespan calls this; idempotent)."""
-        if self._queue is not None:
-            return
-        self._queue, self.decoding = asyncio.Queue(), asyncio.Semaphore(DECODERS)
-        clear_stale_incoming(self.store.root.parent)
-        for job in self.store.recover("video"):
-            self._queue.put_nowait(job.job_id)
-        self._tasks = [asyncio.create_task(self._consume(), name="video-jobs"),
-                       asyncio.create_task(self._expire(), name="video-jobs-expiry")]
+        if not self.running:
+            clear_stale_incoming(self.store.root.parent)
+            self.decoding = asyncio.Semaphore(DECODERS)  # of this lifespan's event loop
+        super().start()
         self.publish_counts()
 
-    async def shutdown(self) -> None:
-        """Stop consuming; a job still running is marked interrupted (its finished frames are kept)."""
-        for task in self._tasks:
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-        job = self.store.get(self.current) if self.current else None
+    def _loops(self):
+        return [("consumer", self._consume()), ("expiry", self._expire())]
+
+    def _running_job(self):
+        return self.current
+
+    async def _interrupted(self, current) -> None:
+        """A job still running is marked interrupted (its finished frames are kept)."""
+        job = self.store.get(current) if current else None
         if job is not None and not job.finished:
             self.store.finish(job, "interrupted", "the server shut down while this job ran; the frames it "
                                                   "finished are kept and can be read")
@@ -67,13 +65,12 @@ class VideoJobRunner:
 
     def admit(self) -> None:
         """Refuse a new job while the queue is full (checked before the video is decoded)."""
-        self.start()  # a no-op once the lifespan started the runner
         if self.queued() >= self.max_queued:
             raise EngineBusy(f"{self.queued()} video jobs are already waiting (SAM3_VIDEO_MAX_QUEUED_JOBS="
                              f"{self.max_queued}); retry later", retry_after_s=30)
 
     def enqueue(self, job: Job) -> None:
-        self._queue.put_nowait(job.job_id)
+        self._put(job.job_id)
         self.results(job.job_id).notify()
         self.publish_counts()
 
@@ -112,9 +109,7 @@ class VideoJobRunner:
 
     async def _consume(self) -> None:
         while True:
-            job = self.store.get(await self._queue.get())
-            if job is None or job.status != "queued":
-                continue
+            job = await self._next_queued()
             self.current = job.job_id
             try:
                 await self._run(job)

@@ -1,7 +1,8 @@
 """Translation between a video job's manifest and the engine: frames on disk, requests, result lines.
 
 Clients speak original frame numbers (frame_index in the source video); the engine numbers the frames of
-its run 0..N-1 (after start_frame and frame_stride). The mapping lives here and nowhere else.
+its run 0..N-1 (after start_frame and frame_stride). The mapping is VideoInfo.source_index (media.video); the
+helpers here apply it to a job's manifest and result lines.
 """
 
 from __future__ import annotations

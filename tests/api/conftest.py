@@ -14,7 +14,7 @@ def ready_client(**overrides) -> TestClient:
     app = create_app(dev_settings(**overrides))
     client = TestClient(app, raise_server_exceptions=False)
     client.__enter__()
-    status = app.state.engine.wait_ready(timeout=300)
+    status = app.state.services.engine.wait_ready(timeout=300)
     assert status.ready, status.error
     return client
 
@@ -29,7 +29,8 @@ def client():
 def client_over(engine, **overrides) -> TestClient:
     """An entered TestClient of an app with its own settings over an already loaded engine (no second load).
 
-    Settings that the engine reads itself (queue, cache, prompt limits) stay the engine's own.
+    The app and the engine then share the app's settings; create_app refuses overrides of what the engine
+    reads itself (queue, cache, prompt limits: engine.SETTINGS_READ), which would drift from the engine's.
     """
     client = TestClient(create_app(dev_settings(**overrides), engine=engine), raise_server_exceptions=False)
     client.__enter__()

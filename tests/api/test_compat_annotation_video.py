@@ -131,7 +131,7 @@ def test_bad_video_requests_get_a_4xx_detail_that_says_what_is_wrong(client, pat
 
 def test_a_cancelled_request_cancels_its_video_job_and_deletes_it(client):
     """What api/disconnect.py does when the client hangs up: it cancels the handler, here track_video."""
-    runner, jobs = client.app.state.video_jobs, []
+    runner, jobs = client.app.state.services.video_jobs, []
     enqueue = runner.enqueue
     runner.enqueue = lambda job: (jobs.append(job), enqueue(job))
     request = SimpleNamespace(app=client.app, state=SimpleNamespace(api_key=None))

@@ -13,7 +13,9 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import numpy as np
 import pytest
 
+from sam3_api.api.services import services_of
 from sam3_api.compat.label_studio.brush_rle import mask_to_brush_rle
+from sam3_api.compat.label_studio.routes import TOKENS
 from sam3_api.media.masks import rle_to_mask
 from tests.api.conftest import client_over
 from tests.conftest import SAMPLES
@@ -236,7 +238,7 @@ def test_health_and_setup_answer_while_the_model_thread_is_busy(client, engine):
 
 
 def test_setup_tokens_are_bounded(client):
-    tokens = client.app.state.label_studio_tokens
+    tokens = services_of(client.app).adapters[TOKENS]
     for project in range(tokens.MAX + 5):
         tokens.remember(("scope", str(project)), "t")
     assert len(tokens) == tokens.MAX and ("scope", "0") not in tokens and ("scope", str(tokens.MAX + 4)) in tokens

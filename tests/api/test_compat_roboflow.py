@@ -161,7 +161,9 @@ def test_image_types_other_than_base64_and_url_are_refused(client, kind):
 
 def test_url_images_obey_the_ssrf_rules(client, engine, server):
     fetched = client.post("/sam3/embed_image", json={"image": {"type": "url", "value": f"{server}/chelsea.png"}})
-    assert fetched.status_code == 200  # 127.0.0.1 is allowed for this app only (SAM3_URL_ALLOW_HOSTS)
+    assert fetched.status_code == 200, fetched.text  # 127.0.0.1 is allowed for this app only (SAM3_URL_ALLOW_HOSTS)
+    same_pixels = client.post("/sam3/embed_image", json={"image": IMAGE}).json()
+    assert fetched.json()["image_id"] == same_pixels["image_id"], "the URL's pixels are the sample photo's"
     strict = client_over(engine)
     try:
         for url in (f"{server}/chelsea.png", "http://169.254.169.254/latest/meta-data/", "file:///etc/passwd"):

@@ -16,7 +16,7 @@ from PIL import Image
 
 from sam3_api.jobs.store import JobStore
 from tests.api.conftest import client_over
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, ManualClock
 
 pytestmark = pytest.mark.timeout(120)
 PHOTO_B64 = base64.b64encode((SAMPLES / "chelsea.png").read_bytes()).decode()
@@ -205,7 +205,7 @@ def test_jobs_belong_to_the_api_key_that_made_them(engine, server, tmp_path):
 
 
 def test_jobs_survive_a_restart_and_expire_after_their_ttl(engine, server, tmp_path):
-    first = client_over(engine, url_allow_hosts=["127.0.0.1"], data_dir=tmp_path, runpod_job_ttl_s=3)
+    first = client_over(engine, url_allow_hosts=["127.0.0.1"], data_dir=tmp_path, runpod_job_ttl_s=60)
     done = first.post("/runsync", json=job_input(server, "cat")).json()
     first.__exit__(None, None, None)
     store = JobStore(tmp_path, ttl_s=3600)  # a crash left one job queued and one running
@@ -213,13 +213,31 @@ def test_jobs_survive_a_restart_and_expire_after_their_ttl(engine, server, tmp_p
     running = store.create("runpod", job_input(server, "cat"))
     running.status, running.started_at = "running", time.time()
     store.save(running)
-    second = client_over(engine, url_allow_hosts=["127.0.0.1"], data_dir=tmp_path, runpod_job_ttl_s=3)
+    second = client_over(engine, url_allow_hosts=["127.0.0.1"], data_dir=tmp_path, runpod_job_ttl_s=60)
+    store = second.app.state.services.runpod_jobs.store
+    clock = store.clock = ManualClock(now=store.get(done["id"]).finished_at)  # the TTL counts from the job's end
     try:
         assert second.get(f"/status/{done['id']}").json() == done
         assert list(wait_for(second, queued.job_id)["output"]["output"]["results"]) == ["dog"]
         interrupted = second.get(f"/status/{running.job_id}").json()
         assert interrupted["status"] == "FAILED" and "restarted" in interrupted["error"]
-        time.sleep(3.5)
+        clock.advance(59)
+        assert second.get(f"/status/{done['id']}").json() == done, "within the TTL"
+        clock.advance(2)
         assert second.get(f"/status/{done['id']}").status_code == 404
     finally:
         second.__exit__(None, None, None)
+
+
+def test_out_of_memory_inside_a_job_fails_it_as_out_of_memory_not_as_an_internal_error(client, server, engine,
+                                                                                      monkeypatch):
+    from sam3_api.errors import ModelOutOfMemory
+
+    async def out_of_memory(*args, **kwargs):
+        raise ModelOutOfMemory("the model ran out of memory on this image; caches were cleared, retry")
+
+    monkeypatch.setattr(engine, "segment_text", out_of_memory)
+    answer = client.post("/runsync", json=job_input(server, "cat")).json()
+    assert answer["status"] == "FAILED", answer
+    assert answer["error"] == "Segmentation failed: the model ran out of memory on this image; caches were " \
+                              "cleared, retry"

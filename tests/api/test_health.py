@@ -25,7 +25,7 @@ def test_failed_load_is_reported_and_segmentation_answers_503_with_the_reason(tm
     missing = tmp_path / "no-such-checkpoint"
     app = create_app(dev_settings(model=str(missing)))
     with TestClient(app) as client:
-        status = app.state.engine.wait_ready(timeout=120)
+        status = app.state.services.engine.wait_ready(timeout=120)
         assert status.state == "failed"
         body = client.get("/health").json()
         assert body["model_loaded"] is False and body["status"] == "error"
@@ -56,7 +56,7 @@ def test_segmentation_answers_503_while_the_model_is_loading():
 def test_a_full_queue_answers_503_with_retry_after_and_recovers():
     app = create_app(dev_settings(max_queue=1))
     with TestClient(app) as client:
-        engine = app.state.engine
+        engine = app.state.services.engine
         assert engine.wait_ready(120).ready
         gate = threading.Event()
         blocker = engine.worker.submit(gate.wait)

@@ -32,7 +32,7 @@ def value(metrics, name: str, **labels) -> float:
 def keyed_client(**overrides) -> TestClient:
     app = create_app(dev_settings(**overrides))
     client = TestClient(app, raise_server_exceptions=False).__enter__()
-    assert app.state.engine.wait_ready(300).ready
+    assert app.state.services.engine.wait_ready(300).ready
     return client
 
 
@@ -67,7 +67,7 @@ def test_readiness_answers_503_with_the_reason_while_loading_and_when_the_queue_
 def test_readiness_answers_503_after_a_failed_load(tmp_path):
     app = create_app(dev_settings(model=str(tmp_path / "missing")))
     with TestClient(app) as client:
-        assert app.state.engine.wait_ready(120).state == "failed"
+        assert app.state.services.engine.wait_ready(120).state == "failed"
         failed = client.get("/health/ready")
         assert failed.status_code == 503 and "failed to load" in failed.json()["detail"]
 
@@ -95,6 +95,9 @@ def test_metrics_parse_with_prometheus_and_move_with_traffic(client):
     assert value(after, "sam3_queue_depth") == 0 and value(after, "sam3_queue_capacity") == 16
     assert value(after, "sam3_model_state", state="ready") == 1 and value(after, "sam3_model_loaded") == 1
     assert ("sam3_video_jobs", (("status", "running"),)) in after  # the job runner's gauges exist from the start
+    statuses = {dict(labels)["status"] for name, labels in after if name == "sam3_video_jobs"}
+    assert statuses == {"queued", "running", "succeeded", "failed", "cancelled", "interrupted"}, \
+        "one series per status a job can have (jobs/store.py), none that it never has"
 
 
 def test_metrics_need_a_key_when_metrics_require_key_is_set():
@@ -153,7 +156,7 @@ def test_shutdown_hooks_run_after_the_last_request_and_before_the_model_stops():
 
     async def video_jobs_shutdown():
         seen["draining"] = app.state.draining
-        seen["worker_accepts"] = app.state.engine.worker.submit(lambda: "still serving").result(timeout=10)
+        seen["worker_accepts"] = app.state.services.engine.worker.submit(lambda: "still serving").result(timeout=10)
 
     async def broken_hook():
         raise RuntimeError("one hook failing must not stop the others")
@@ -161,8 +164,8 @@ def test_shutdown_hooks_run_after_the_last_request_and_before_the_model_stops():
     on_shutdown(app, broken_hook)
     on_shutdown(app, video_jobs_shutdown)
     with TestClient(app) as client:
-        assert app.state.engine.wait_ready(120).ready
+        assert app.state.services.engine.wait_ready(120).ready
         assert client.get("/health/ready").status_code == 200
     assert seen == {"draining": True, "worker_accepts": "still serving"}
     with pytest.raises(EngineBusy, match="shutting down"):  # and the model thread was stopped after the hooks
-        app.state.engine.worker.submit(lambda: None)
+        app.state.services.engine.worker.submit(lambda: None)

@@ -94,7 +94,7 @@ def test_masks_and_boxes_are_in_original_coordinates_for_large_and_tall_images(c
     buffer = io.BytesIO()
     Image.fromarray(gradient).save(buffer, format="JPEG", quality=80)
     box = [width * 0.1, height * 0.2, width * 0.6, height * 0.9]
-    engine = client.app.state.engine
+    engine = client.app.state.services.engine
     sent = []
     hook = engine.runtime.model.tracker_model.prompt_encoder.register_forward_pre_hook(
         lambda module, args, kwargs: sent.append(kwargs["input_boxes"].clone()), with_kwargs=True)

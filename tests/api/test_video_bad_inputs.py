@@ -21,7 +21,7 @@ def client(tmp_path_factory):
     app = create_app(dev_settings(data_dir=tmp_path_factory.mktemp("jobs"), video_max_objects=3,
                                   video_max_frames=500))
     with TestClient(app, raise_server_exceptions=False) as client:
-        assert app.state.engine.wait_ready(120).ready
+        assert app.state.services.engine.wait_ready(120).ready
         yield client
 
 

@@ -28,7 +28,7 @@ def clip48() -> bytes:
 def client(tmp_path_factory):
     app = create_app(dev_settings(data_dir=tmp_path_factory.mktemp("jobs"), video_max_objects=4))
     with TestClient(app, raise_server_exceptions=False) as client:
-        assert app.state.engine.wait_ready(120).ready
+        assert app.state.services.engine.wait_ready(120).ready
         yield client
 
 
@@ -140,7 +140,7 @@ def test_delete_removes_a_job(client):
 def test_finished_jobs_survive_a_restart_with_the_same_data_dir(tmp_path, clip48):
     settings = dev_settings(data_dir=tmp_path)
     with TestClient(create_app(settings)) as first:
-        assert first.app.state.engine.wait_ready(120).ready
+        assert first.app.state.services.engine.wait_ready(120).ready
         job_id = submit(first, clip48, objects=[{"frame_index": 10, "box": list(square_box(10))}]).json()["job_id"]
         wait_until_finished(first, job_id)
         before = frame_lines(first, job_id)
@@ -153,7 +153,7 @@ def test_finished_jobs_survive_a_restart_with_the_same_data_dir(tmp_path, clip48
 def test_a_running_job_is_reported_interrupted_after_a_restart_with_its_frames(tmp_path):
     settings = dev_settings(data_dir=tmp_path)
     with TestClient(create_app(settings)) as first:
-        assert first.app.state.engine.wait_ready(120).ready
+        assert first.app.state.services.engine.wait_ready(120).ready
         job_id = submit(first, video_bytes(frames=300, size=(64, 48)),
                         objects=[{"frame_index": 0, "box": [5, 5, 30, 30]}], direction="forward").json()["job_id"]
         while first.get(f"/video/jobs/{job_id}").json()["progress"]["frames_done"] < 3:
@@ -166,7 +166,7 @@ def test_a_running_job_is_reported_interrupted_after_a_restart_with_its_frames(t
 
 def test_queued_jobs_beyond_the_limit_answer_503_with_retry_after(tmp_path):
     with TestClient(create_app(dev_settings(data_dir=tmp_path, video_max_queued_jobs=1))) as client:
-        assert client.app.state.engine.wait_ready(120).ready
+        assert client.app.state.services.engine.wait_ready(120).ready
         clip = video_bytes(frames=200, size=(64, 48))
         statuses = [submit(client, clip, objects=[{"frame_index": 0, "box": [5, 5, 30, 30]}]).status_code
                     for _ in range(3)]
@@ -193,3 +193,14 @@ def test_a_websocket_click_is_answered_while_a_video_job_runs(client):
     assert job["status"] == "running", "the click was answered while the job was still tracking"
     client.post(f"/video/jobs/{created['job_id']}/cancel")
     wait_until_finished(client, created["job_id"])
+
+
+def test_a_second_lifespan_of_the_same_app_runs_video_jobs(engine, tmp_path):
+    app = create_app(dev_settings(data_dir=tmp_path), engine=engine)
+    with TestClient(app):
+        pass  # the first lifespan starts and stops the job runner (as a test client or a reload does)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        created = submit(client, video_bytes(frames=4), objects=[{"frame_index": 0, "box": [10, 10, 60, 60]}])
+        assert created.status_code == 202, created.text
+        job = wait_until_finished(client, created.json()["job_id"], timeout=60)
+        assert job["status"] == "succeeded" and job["progress"]["frames_done"] == 4

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import base64
 import io
-import time
 
 import numpy as np
 import pytest
@@ -13,6 +12,7 @@ from PIL import Image
 
 from tests.api.ws_video_helpers import (  # noqa: F401 - fixtures
     FRAMES, HEIGHT, WIDTH, app_client, click, client, clip24, clip_server, opened, session, upload)
+from tests.conftest import ManualClock
 from tests.videos import frame_pixels, write_png, write_truncated_mp4
 
 pytestmark = pytest.mark.timeout(180)
@@ -60,7 +60,7 @@ def test_a_file_that_is_not_a_usable_video_gets_a_4xx(client, tmp_path, kind, st
             "truncated": lambda: write_truncated_mp4(tmp_path / "t.mp4").read_bytes(), "empty": lambda: b""}[kind]()
     response = client.post("/video/uploads", files={"video": ("clip.mp4", data, "video/mp4")})
     assert response.status_code == status and response.json()["code"] == code, response.text
-    assert {p.name for p in client.app.state.video_sources.root.iterdir()} <= set(client.app.state.video_sources._sources)
+    assert {p.name for p in client.app.state.services.video_sources.root.iterdir()} <= set(client.app.state.services.video_sources._sources)
 
 
 BAD_REQUESTS = {
@@ -69,8 +69,9 @@ BAD_REQUESTS = {
     "both base64 and url": ({"json": {"video_base64": "aGk=", "video_url": "https://example.com/v.mp4"}}, 400,
                             "invalid_video"),
     "a private url": ({"json": {"video_url": "http://10.1.2.3/v.mp4"}}, 400, "url_not_allowed"),
-    "an unknown field": ({"json": {"video_url": "https://example.com/v.mp4", "fps": 3}}, 422, "invalid_prompt"),
-    "a zero stride": ({"json": {"video_url": "https://example.com/v.mp4", "frame_stride": 0}}, 422, "invalid_prompt"),
+    "an unknown field": ({"json": {"video_url": "https://example.com/v.mp4", "fps": 3}}, 422, "validation_error"),
+    "a zero stride": ({"json": {"video_url": "https://example.com/v.mp4", "frame_stride": 0}}, 422,
+                     "validation_error"),
 }
 
 
@@ -96,23 +97,40 @@ def test_an_upload_is_deleted_on_request_but_not_while_a_session_has_it_open(cli
         assert response.status_code == 409 and response.json()["code"] == "conflict"
     assert client.delete(f"/video/uploads/{video_id}").status_code == 204
     assert client.get(f"/video/sources/{video_id}").status_code == 404
-    assert not (client.app.state.video_sources.root / video_id).exists()
+    assert not (client.app.state.services.video_sources.root / video_id).exists()
     assert client.delete(f"/video/uploads/{video_id}").status_code == 404
 
 
-def test_uploads_expire_after_their_ttl_and_the_oldest_idle_one_makes_room(tmp_path_factory, clip24):
-    client = app_client(tmp_path_factory, video_max_uploads=2, video_upload_ttl_s=1.0)
+def test_the_oldest_idle_upload_makes_room_and_one_open_in_a_session_is_kept(tmp_path_factory, clip24):
+    client = app_client(tmp_path_factory, video_max_uploads=2)
     try:
         first, second = upload(client, clip24)["video_id"], upload(client, clip24)["video_id"]
         with session(client) as (ws, _):
             opened(ws, first)  # in use: the least recently used idle upload (second) goes
             third = upload(client, clip24)["video_id"]
             assert client.get(f"/video/sources/{second}").status_code == 404
-            response = client.post("/video/uploads", files={"video": ("clip.mp4", clip24, "video/mp4")})
-            assert response.status_code == 201  # the third was idle: it made room
-            time.sleep(1.2)
-            assert client.get(f"/video/sources/{first}").status_code == 200, "open in a session: never expires"
-        assert client.get(f"/video/sources/{third}").status_code == 404, "expired after the TTL"
+            fourth = upload(client, clip24)["video_id"]  # the third was idle: it made room
+            assert client.get(f"/video/sources/{third}").status_code == 404
+            assert client.get(f"/video/sources/{first}").status_code == 200
+            assert client.get(f"/video/sources/{fourth}").status_code == 200
+    finally:
+        client.__exit__(None, None, None)
+
+
+def test_an_idle_upload_expires_after_its_ttl_and_one_open_in_a_session_does_not(tmp_path_factory, clip24):
+    client = app_client(tmp_path_factory, video_max_uploads=4, video_upload_ttl_s=60)
+    clock = client.app.state.services.video_sources.clock = ManualClock()
+    try:
+        idle, in_use = upload(client, clip24)["video_id"], upload(client, clip24)["video_id"]
+        with session(client) as (ws, _):
+            opened(ws, in_use)
+            clock.advance(59)
+            assert client.get(f"/video/sources/{idle}").status_code == 200, "within the TTL"
+            clock.advance(61)  # 61 s since the idle one was last read
+            assert client.get(f"/video/sources/{idle}").status_code == 404, "expired after the TTL"
+            assert client.get(f"/video/sources/{in_use}").status_code == 200, "open in a session: never expires"
+        clock.advance(61)  # the session closed: from now on its TTL runs
+        assert client.get(f"/video/sources/{in_use}").status_code == 404
     finally:
         client.__exit__(None, None, None)
 
@@ -163,3 +181,18 @@ def test_uploads_and_jobs_are_visible_only_to_the_key_that_made_them(tmp_path_fa
         assert client.get(f"/video/jobs/{job_id}", headers=bob).status_code == 404
     finally:
         client.__exit__(None, None, None)
+
+
+def test_behind_a_proxy_root_path_a_video_upload_gets_the_video_body_cap(engine, tmp_path, clip24):
+    from fastapi.testclient import TestClient
+
+    from sam3_api.main import create_app
+    from tests.conftest import dev_settings
+
+    settings = dev_settings(data_dir=tmp_path, max_upload_bytes=64 * 1024, video_max_bytes=8 * 1024**2)
+    padded = clip24 + bytes(2 * 1024**2)  # over the image routes' body cap, well under the video one
+    # As uvicorn --root-path does (ASGI): scope["path"] carries the prefix, scope["root_path"] names it.
+    with TestClient(create_app(settings, engine=engine), root_path="/sam3-api") as client:
+        response = client.post("/sam3-api/video/uploads", files={"video": ("clip.mp4", padded, "video/mp4")})
+    assert response.status_code == 201, response.text
+    assert response.json()["frame_count"] == FRAMES

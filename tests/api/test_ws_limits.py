@@ -17,7 +17,7 @@ pytestmark = pytest.mark.timeout(120)
 def test_init_while_the_model_failed_to_load_is_an_error_event(tmp_path):
     app = create_app(dev_settings(model=str(tmp_path / "missing-checkpoint")))
     with TestClient(app) as client:
-        assert app.state.engine.wait_ready(timeout=120).state == "failed"
+        assert app.state.services.engine.wait_ready(timeout=120).state == "failed"
         with session(client) as ws:
             ws.send_json({"type": "init", "image": CAT_DATA_URL})
             event = ws.receive_json()

@@ -84,7 +84,7 @@ def test_seed_000_flow_init_click_segment_reset_close(client):
 
 
 def test_five_clicks_run_the_backbone_exactly_once(client):
-    engine = client.app.state.engine
+    engine = client.app.state.services.engine
     fresh = "data:image/png;base64," + base64.b64encode(png_bytes(random_image(90, 120, seed=7))).decode()
     with session(client) as ws:
         before = engine.backbone_runs
@@ -187,7 +187,7 @@ def test_rle_masks_decode_with_pycocotools_to_the_image_size(client):
 
 
 def test_init_by_image_id_reuses_the_image_without_upload_or_backbone(client):
-    engine = client.app.state.engine
+    engine = client.app.state.services.engine
     with session(client) as ws:
         image_id = loaded(ws)["image_id"]
     runs = engine.backbone_runs
@@ -268,7 +268,7 @@ def test_engine_busy_becomes_an_error_event_and_the_socket_stays_open(client, mo
 
     with session(client) as ws:
         loaded(ws)
-        monkeypatch.setattr(client.app.state.engine, "segment_points", busy)
+        monkeypatch.setattr(client.app.state.services.engine, "segment_points", busy)
         added, event = click(ws, 10, 10)
         assert added["type"] == "point_added" and event["type"] == "error" and event["code"] == "engine_busy"
         monkeypatch.undo()

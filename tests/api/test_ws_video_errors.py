@@ -68,7 +68,7 @@ def test_a_picture_sent_as_the_video_is_an_invalid_video(client, tmp_path):
         event = error_of(ws, {"type": "open", "video_base64": base64.b64encode(png).decode()})
         assert event["code"] == "invalid_video"
         assert_still_open(ws)
-    sources = client.app.state.video_sources
+    sources = client.app.state.services.video_sources
     assert {p.name for p in sources.root.iterdir()} <= set(sources._sources), "failed decodes leave no files"
 
 
@@ -151,7 +151,7 @@ def test_an_engine_error_during_a_click_keeps_the_prompts_as_they_were(client, c
     with session(client) as (ws, _):
         opened(ws, clip_id)
         click(ws, 0, 20, 20)
-        monkeypatch.setattr(client.app.state.engine, "video_interaction", busy)
+        monkeypatch.setattr(client.app.state.services.engine, "video_prompt", busy)
         assert error_of(ws, {"type": "click", "frame": 0, "x": 60, "y": 60})["code"] == "engine_busy"
         monkeypatch.undo()
         assert click(ws, 0, 90, 90)["points"] == [[20, 20], [90, 90]], "the refused click left no trace"
@@ -164,7 +164,7 @@ def test_a_propagation_that_fails_says_so_and_the_session_goes_on(client, clip_i
     with session(client) as (ws, _):
         opened(ws, clip_id)
         click(ws, 0, 20, 20)
-        monkeypatch.setattr(client.app.state.engine, "video_step", busy)
+        monkeypatch.setattr(client.app.state.services.engine, "video_step", busy)
         _, frames, done = propagate(ws)
         assert frames == [] and done["status"] == "failed" and "busy" in done["error"]
         monkeypatch.undo()
@@ -174,12 +174,12 @@ def test_a_propagation_that_fails_says_so_and_the_session_goes_on(client, clip_i
 def test_opening_while_the_model_failed_to_load_is_an_error_event(tmp_path, clip24):
     app = create_app(dev_settings(model=str(tmp_path / "missing-checkpoint"), data_dir=tmp_path / "data"))
     with TestClient(app) as client:
-        assert app.state.engine.wait_ready(timeout=120).state == "failed"
+        assert app.state.services.engine.wait_ready(timeout=120).state == "failed"
         video_id = upload(client, clip24)["video_id"]  # decoding needs no model
         with session(client) as (ws, _):
             assert error_of(ws, {"type": "open", "video_id": video_id})["code"] == "model_not_ready"
             assert_still_open(ws)
-        assert client.app.state.video_sources.get(video_id, None).users == 0
+        assert client.app.state.services.video_sources.get(video_id, None).users == 0
 
 
 @pytest.fixture(scope="module")
@@ -251,7 +251,7 @@ def test_an_unexpected_server_error_is_an_internal_error_event_and_the_session_g
 
     with session(client) as (ws, _):
         opened(ws, clip_id)
-        monkeypatch.setattr(client.app.state.engine, "video_interaction", broken)
+        monkeypatch.setattr(client.app.state.services.engine, "video_prompt", broken)
         event = error_of(ws, {"type": "click", "frame": 0, "x": 5, "y": 5})
         assert event["code"] == "internal_error" and "a bug" not in event["message"], "no internals leak"
         monkeypatch.undo()
@@ -259,7 +259,7 @@ def test_an_unexpected_server_error_is_an_internal_error_event_and_the_session_g
 
 
 def test_a_session_tracking_longer_than_the_idle_ttl_is_not_closed_as_idle(limited, monkeypatch):
-    engine = limited.app.state.engine
+    engine = limited.app.state.services.engine
     real_step = engine.video_step
 
     async def slow_step(stepper):

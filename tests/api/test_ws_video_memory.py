@@ -41,7 +41,7 @@ def use_a_session(client, video_id: str | None, clip: bytes, videos: list) -> st
             video_id = ws.receive_json()["video_id"]
         else:
             opened(ws, video_id)
-        videos.append(weakref.ref(client.app.state.ws_video_sessions.connections[created["session_id"]].session.video))
+        videos.append(weakref.ref(client.app.state.services.ws_video_sessions.connections[created["session_id"]].session.video))
         click(ws, 0, 30, 30)
         click(ws, 6, 60, 40, label=0)
         assert propagate(ws, direction="forward", from_frame=6)[2]["status"] == "finished"
@@ -76,8 +76,8 @@ def test_fifty_sessions_opened_and_closed_leave_memory_where_it_started(tmp_path
         assert wait_until_freed(videos) == [], "a closed session's InteractiveVideo is still referenced"
         grown = rss_bytes() - before
         assert grown < RSS_GROWTH_LIMIT, f"RSS grew by {grown / 1024**2:.1f} MB over {SESSIONS} sessions"
-        sources = client.app.state.video_sources
-        assert len(client.app.state.ws_video_sessions) == 0 and len(sources) == 1
+        sources = client.app.state.services.video_sources
+        assert len(client.app.state.services.ws_video_sessions) == 0 and len(sources) == 1
         assert [p.name for p in sources.root.iterdir()] == [video_id], "private copies are deleted with sessions"
         assert sources.get(video_id, None).users == 0
     finally:

@@ -25,7 +25,7 @@ def app_client(tmp_path_factory, **overrides) -> TestClient:
                             **overrides)
     client = TestClient(create_app(settings), raise_server_exceptions=False)
     client.__enter__()
-    assert client.app.state.engine.wait_ready(timeout=300).ready
+    assert client.app.state.services.engine.wait_ready(timeout=300).ready
     return client
 
 

@@ -6,6 +6,7 @@ hanging client gets 408 while others are served, and abandoned requests are drop
 
 from __future__ import annotations
 
+import json
 import socket
 import threading
 import time
@@ -100,6 +101,22 @@ def test_a_hanging_client_gets_408_while_other_requests_are_served(fault_server)
     assert answer.startswith(b"HTTP/1.1 408") and b'"code":"body_timeout"' in answer.replace(b" ", b"")
     assert time.monotonic() - started < 10  # SAM3_BODY_TIMEOUT_S=1
     assert _box(fault_server, 4).status_code == 200
+
+
+def test_a_hanging_client_of_a_drop_in_api_gets_its_408_in_that_apis_envelope(fault_server):
+    hanging = socket.create_connection(("127.0.0.1", fault_server.port), timeout=10)
+    hanging.sendall(b"POST /sam3/embed_image HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+                    b"Content-Length: 100000\r\n\r\n{\"image\": ")  # ...and then nothing more
+    answer = b""
+    while not answer.rstrip().endswith(b"}"):
+        chunk = hanging.recv(65536)
+        if not chunk:
+            break
+        answer += chunk
+    hanging.close()
+    head, _, body = answer.partition(b"\r\n\r\n")
+    assert head.startswith(b"HTTP/1.1 408") and b"connection: close" in head.lower()
+    assert set(json.loads(body)) == {"message"} and "SAM3_BODY_TIMEOUT_S" in json.loads(body)["message"]
 
 
 def test_after_twelve_abandoned_heavy_requests_the_next_one_waits_for_at_most_two(fault_server):

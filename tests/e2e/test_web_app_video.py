@@ -17,7 +17,8 @@ import numpy as np
 import pytest
 from pycocotools import mask as coco_mask
 
-from tests.e2e.test_web_app import Frames
+from tests.e2e.test_web_app import CAT, CHANGED_PIXELS, HEIGHT as CAT_HEIGHT, SNAPSHOT, WIDTH as CAT_WIDTH, Frames
+from tests.e2e.test_web_app import expect_object_result
 from tests.videos import make_video, square_box
 
 pytestmark = [pytest.mark.e2e, pytest.mark.timeout(180)]
@@ -198,12 +199,21 @@ def test_objects_get_their_own_colours_and_can_be_renamed_and_removed(page, live
 def test_the_image_mode_still_works_after_visiting_the_video_mode(page, live_server):
     from playwright.sync_api import expect
 
+    frames = Frames(page)
     page.goto(f"{live_server}/app#video")
     expect(page.get_by_test_id("video-status")).to_contain_text("Connected")
     page.get_by_test_id("mode-image").click()
     expect(page.get_by_test_id("status")).to_contain_text("Connected")
     assert page.get_by_test_id("canvas").get_attribute("id") == "canvas"  # the image canvas is "the canvas" again
     expect(page.get_by_test_id("video-status")).to_be_hidden()
+    page.get_by_test_id("image-input").set_input_files(CAT)
+    expect(page.get_by_test_id("status")).to_contain_text(f"Image {CAT_WIDTH}×{CAT_HEIGHT} ready")
+    page.evaluate(SNAPSHOT)
+    page.get_by_test_id("canvas").click(position={"x": 200, "y": 150})
+    expect_object_result(page)
+    assert page.evaluate(CHANGED_PIXELS) > 500, "the image mode drew a mask"
+    result = frames.received_of("segmentation_result")[-1]
+    assert result["object_id"] == 1 and result["num_points"] == 1 and result["area"] > 0, result
 
 
 def test_a_phone_screen_fits_the_video_and_a_tap_lands_on_the_right_pixel(browser, live_server, clip, tmp_path):

@@ -34,7 +34,7 @@ def full_size_dir():
 def client(full_size_dir):
     app = create_app(dev_settings(model=str(full_size_dir)))
     with TestClient(app) as client:
-        status = app.state.engine.wait_ready(timeout=900)
+        status = app.state.services.engine.wait_ready(timeout=900)
         assert status.ready, status.error
         yield client
 
@@ -46,7 +46,7 @@ def test_checkpoint_is_laid_out_like_the_hub_repository(full_size_dir):
 
 
 def test_full_size_model_serves_every_prompt_kind_in_original_coordinates(client):
-    engine = client.app.state.engine
+    engine = client.app.state.services.engine
     assert 800_000_000 < engine.runtime.parameter_count < 900_000_000
     health = client.get("/health").json()
     assert health["model_loaded"] and health["trained_weights"] is False
@@ -80,7 +80,7 @@ def test_full_size_box_tracking_matches_the_standalone_tracker_on_every_frame(cl
     from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
     from tests.video_reference import decoded, iou, moving_square_frames, reference_objects
 
-    engine = client.app.state.engine
+    engine = client.app.state.services.engine
     frames = moving_square_frames(2, height=240, width=320)
     prompt = ObjectPrompt(1, 0, box=[30, 70, 110, 150])
 

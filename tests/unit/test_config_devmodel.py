@@ -70,3 +70,13 @@ def test_cors_origins_are_configurable():
         other = client.get("/health", headers={"Origin": "https://evil.example"})
     assert allowed.headers["access-control-allow-origin"] == "https://app.example"
     assert "access-control-allow-origin" not in other.headers
+
+
+def test_an_app_and_its_engine_share_one_settings_object_and_a_drifting_copy_is_refused(engine):
+    from sam3_api.main import create_app
+
+    settings = dev_settings(url_allow_hosts=["127.0.0.1"])  # app-only fields may differ from the engine's
+    app = create_app(settings, engine=engine)
+    assert app.state.services.settings is settings and engine.settings is settings
+    with pytest.raises(ValueError, match="max_prompts"):
+        create_app(dev_settings(max_prompts=3), engine=engine)  # the engine checks prompts against its own

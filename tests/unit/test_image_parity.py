@@ -15,7 +15,7 @@ import torch
 from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3TrackerProcessor
 
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
-from tests.conftest import CACHE_DIR, random_image
+from tests.conftest import CACHE_DIR, limits, random_image
 
 HEIGHT, WIDTH = 90, 130
 
@@ -52,9 +52,9 @@ def test_points_and_box_masks_equal_the_standalone_tracker(engine, checkpoint, i
         prompt.update(input_boxes=[[box]])
     reference = tracker_reference(checkpoint, image, **prompt)
     if points:
-        ours = asyncio.run(engine.segment_points(image, points, labels, box=box)).masks[0]
+        ours = asyncio.run(engine.segment_points(image, points, labels, box=box, thresholds=limits())).masks[0]
     else:
-        ours = asyncio.run(engine.segment_boxes(image, [box])).masks[0]
+        ours = asyncio.run(engine.segment_boxes(image, [box], thresholds=limits())).masks[0]
     assert ours.shape == reference.shape == (HEIGHT, WIDTH)
     assert np.array_equal(ours, reference.astype(bool))
 
@@ -67,7 +67,7 @@ def test_text_masks_equal_sam3_model_and_its_processor(engine, checkpoint, image
         outputs = model(**inputs)
     reference = processor.post_process_instance_segmentation(
         outputs, threshold=0.5, mask_threshold=0.5, target_sizes=inputs["original_sizes"].tolist())[0]
-    [ours] = asyncio.run(engine.segment_text(image, ["cat"], confidence_threshold=0.5, mask_threshold=0.5))
+    [ours] = asyncio.run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.5, mask=0.5)))
     order = torch.argsort(reference["scores"], descending=True)
     assert ours.num_masks == len(order) > 0, "the dev model's detector fires"
     assert np.array_equal(ours.masks, reference["masks"][order].bool().numpy())

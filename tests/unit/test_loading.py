@@ -69,7 +69,7 @@ def test_a_transient_load_failure_is_retried_and_health_shows_the_retry(monkeypa
         assert "attempt 1 of 6 failed" in health["message"] and "retrying in" in health["message"]
         assert client.get("/health/ready").status_code == 503
         resume.set()
-        assert app.state.engine.wait_ready(120).ready
+        assert app.state.services.engine.wait_ready(120).ready
         assert client.get("/health").json()["load_attempts"] == 3 and calls == [1, 2, 3]
 
 
@@ -83,7 +83,7 @@ def test_a_permanent_load_failure_fails_at_once_with_its_hint(monkeypatch):
     monkeypatch.setattr(loading_module, "load_runtime", gated)
     app = create_app(dev_settings(load_retry_backoff_s=0.05))
     with TestClient(app) as client:
-        assert app.state.engine.wait_ready(30).state == "failed"
+        assert app.state.services.engine.wait_ready(30).state == "failed"
         health = client.get("/health").json()
     assert calls == [1] and health["status"] == "error" and "HF_TOKEN" in health["message"]
 
@@ -98,5 +98,5 @@ def test_retries_stop_after_the_configured_number(monkeypatch):
     monkeypatch.setattr(loading_module, "load_runtime", offline)
     app = create_app(dev_settings(load_retries=2, load_retry_backoff_s=0.01))
     with TestClient(app):
-        status = app.state.engine.wait_ready(30)
+        status = app.state.services.engine.wait_ready(30)
     assert len(calls) == 3 and status.state == "failed" and "check network access" in status.error

@@ -15,6 +15,7 @@ import pytest
 from sam3_api.errors import EngineBusy, InvalidPrompt
 from sam3_api.jobs.short import OUTPUT_FILE, ShortJobRunner
 from sam3_api.jobs.store import JobStore
+from tests.conftest import ManualClock
 
 pytestmark = [pytest.mark.asyncio, pytest.mark.timeout(30)]
 
@@ -25,8 +26,11 @@ async def echo(job):
 
 
 def runner_over(tmp_path, handler=echo, **options) -> ShortJobRunner:
+    """A started runner, as the app's lifespan starts it."""
     options = {"max_queued": 8, "ttl_s": 3600, **options}
-    return ShortJobRunner(JobStore(tmp_path, ttl_s=3600), "short", handler, **options)
+    runner = ShortJobRunner(JobStore(tmp_path, ttl_s=3600), "short", handler, **options)
+    runner.start()
+    return runner
 
 
 async def finished(runner: ShortJobRunner, job, timeout_s: float = 5):
@@ -129,12 +133,16 @@ async def test_a_job_is_visible_only_to_its_owner(tmp_path):
 
 
 async def test_finished_jobs_expire_after_the_ttl_and_their_files_are_deleted(tmp_path):
-    runner = runner_over(tmp_path, ttl_s=0.2)
+    runner = runner_over(tmp_path, ttl_s=60)
+    clock = runner.store.clock = ManualClock()
     job = await finished(runner, runner.submit({"value": 1}, None))
-    assert runner.find(job.job_id, None) is job
-    await asyncio.sleep(0.7)  # past the TTL; the sweep runs every min(60 s, TTL)
+    clock.advance(59)
+    runner.sweep()
+    assert runner.find(job.job_id, None) is job and runner.jobs(None) == [job], "within the TTL"
+    clock.advance(2)
+    runner.sweep()  # what the runner's background sweep does every min(60 s, TTL)
     assert not runner.store.directory(job.job_id).exists()  # swept, before anyone asked for it
-    assert runner.find(job.job_id, None) is None
+    assert runner.find(job.job_id, None) is None and runner.jobs(None) == []
     await runner.shutdown()
 
 

@@ -108,3 +108,23 @@ def test_frames_and_masks_of_the_wrong_shape_are_refused(tmp_path):
             writer.write(np.zeros((120, 160, 3), np.uint8), [(2, np.zeros((120, 100), bool))])
     with pytest.raises(ValueError):
         AnnotatedVideoWriter(tmp_path / "bad.mp4", 160, 120, 0)
+
+
+def test_a_job_with_a_frame_stride_renders_its_mp4_at_the_source_speed(tmp_path):
+    from sam3_api.jobs.render import render_annotated_video
+    from sam3_api.jobs.results import ResultsLog
+    from sam3_api.media.video import VideoInfo
+
+    class Frames:  # three kept frames of a 24 fps source, one in every four
+        info = VideoInfo(width=64, height=48, fps=24.0, frame_count=3, start_frame=0, frame_stride=4,
+                         duration_s=0.5, container="mov", codec="h264")
+
+        def __len__(self):
+            return 3
+
+        def read(self, frame):
+            return np.full((48, 64, 3), GREY, np.uint8)
+
+    path = render_annotated_video(tmp_path, Frames(), ResultsLog(tmp_path / "results.ndjson"))
+    _, _, rate, frames = decoded(path)
+    assert len(frames) == 3 and rate == pytest.approx(6.0), "12 source frames of 0.5 s play in 0.5 s"

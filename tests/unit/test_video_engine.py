@@ -13,7 +13,7 @@ from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
 from sam3_api.engine.video.memory import memory_window
 from sam3_api.errors import InvalidPrompt
-from tests.conftest import CACHE_DIR
+from tests.conftest import CACHE_DIR, limits
 from tests.video_reference import decoded, iou, moving_square_frames, reference_concepts, reference_objects
 
 pytestmark = pytest.mark.timeout(300)
@@ -200,7 +200,7 @@ def test_a_click_is_answered_between_two_frame_steps_of_a_running_video(engine):
 
         tracking = asyncio.create_task(track())
         await asyncio.sleep(0.05)
-        await engine.segment_points(image, [[60, 60]], [1])
+        await engine.segment_points(image, [[60, 60]], [1], thresholds=limits())
         steps_done_at_click = run.frames_done
         await tracking
         return steps_done_at_click, run.frames_done

@@ -110,7 +110,7 @@ def test_the_engine_runs_interactive_calls_and_propagation_on_its_model_thread(e
     async def go():
         video = engine.interactive_video(ArrayFrames(moving_square_frames(12)))
         assert not video.has_features(3)
-        first = await engine.video_interaction(video, "prompt", 1, 3, [[30, 50]], [1], None, frame=3)
+        first = await engine.video_prompt(video, 1, 3, [[30, 50]], [1], None)
         assert video.has_features(3), "a second click on frame 3 runs at interactive priority, no ViT"
         stepper, done = video.propagation(direction="forward"), []
         while not stepper.done:

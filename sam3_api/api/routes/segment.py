@@ -12,10 +12,11 @@ from fastapi import APIRouter, Body, File, Form, UploadFile
 from pydantic import create_model
 
 from ...engine.engine import Sam3Engine
-from ...engine.types import AutoParams
 from ...errors import InvalidPrompt
+from ...serving import image
+from ...serving.image import ImagePrompts
 from ..deps import EngineDep, SettingsDep
-from ..encoding import merge, respond
+from ..encoding import respond
 from ..examples import base64_example, url_example
 from ..inputs import image_from_base64, image_from_upload, image_from_url
 from ..schemas import (
@@ -30,26 +31,23 @@ VISUALIZATION = {"content": {"image/png": {}}, "description": "JSON, or a PNG ov
 
 async def run_text(engine: Sam3Engine, pixels: np.ndarray, params: TextParams):
     texts = params.texts or ([params.text] if params.text else [])
-    if not texts and params.exemplar_boxes:
-        texts = [None]  # exemplar boxes alone: "find everything like these"
-    if not texts:
-        raise InvalidPrompt("text is required: describe the objects to find, e.g. text=person", field="text")
-    confidence = 0.5 if params.confidence_threshold is None else params.confidence_threshold
-    results = await engine.segment_text(
-        pixels, texts, exemplar_boxes=params.exemplar_boxes, exemplar_labels=params.exemplar_labels,
-        confidence_threshold=confidence, mask_threshold=params.mask_threshold, max_masks=params.max_masks,
-    )
-    merged, mask_prompts = merge(results)
-    return await respond(merged, params, pixels, mask_prompts if len(results) > 1 else None)
+    prompts = ImagePrompts(texts=texts, exemplar_boxes=params.exemplar_boxes or [], **_common(params),
+                           exemplar_labels=params.exemplar_labels)
+    found = await image.segment_concepts(engine, pixels, prompts)
+    return await respond(found.segmentation, params, pixels, found.mask_prompts)
 
 
-def _points_of(params: PointParams | BoxParams) -> tuple[list[list[float]], list[int]]:
+def _common(params) -> dict:
+    return dict(confidence_threshold=params.confidence_threshold, mask_threshold=params.mask_threshold,
+                max_masks=params.max_masks)
+
+
+def _points_of(params: PointParams | BoxParams) -> tuple[list[list[float]], list[int] | None]:
     xs, ys = params.points_x or [], params.points_y or []
     if len(xs) != len(ys):
         raise InvalidPrompt(f"points_x has {len(xs)} values but points_y has {len(ys)}: give one y per x",
                             field="points_y")
-    labels = params.labels if params.labels is not None else [1] * len(xs)
-    return [[x, y] for x, y in zip(xs, ys)], labels
+    return [[x, y] for x, y in zip(xs, ys)], params.labels
 
 
 def _boxes_of(params: PointParams | BoxParams) -> list[list[float]]:
@@ -65,15 +63,8 @@ async def run_box(engine: Sam3Engine, pixels: np.ndarray, params: BoxParams):
     if not boxes:
         raise InvalidPrompt("a box is required: give x1, y1, x2, y2 (or boxes=[[x1, y1, x2, y2], ...])", field="x1")
     points, labels = _points_of(params)
-    common = dict(mask_threshold=params.mask_threshold, confidence_threshold=params.confidence_threshold or 0.0,
-                  max_masks=params.max_masks)
-    if points:  # a box refined by points describes one object
-        if len(boxes) != 1:
-            raise InvalidPrompt("points can refine exactly one box; send several boxes without points", field="boxes")
-        result = await engine.segment_points(pixels, points, labels, box=boxes[0], **common)
-    else:
-        result = await engine.segment_boxes(pixels, boxes, **common)
-    return await respond(result, params, pixels)
+    prompts = ImagePrompts(boxes=boxes, points=points, point_labels=labels, **_common(params))
+    return await respond((await image.segment_objects(engine, pixels, prompts)).segmentation, params, pixels)
 
 
 async def run_points(engine: Sam3Engine, pixels: np.ndarray, params: PointParams):
@@ -81,29 +72,20 @@ async def run_points(engine: Sam3Engine, pixels: np.ndarray, params: PointParams
     if not points:
         raise InvalidPrompt("points are required: give points_x and points_y (e.g. '100,200' and '50,80')",
                             field="points_x")
-    boxes = _boxes_of(params)
-    if len(boxes) > 1:
-        raise InvalidPrompt("points take at most one box", field="boxes")
-    result = await engine.segment_points(
-        pixels, points, labels, box=boxes[0] if boxes else None, mask_threshold=params.mask_threshold,
-        confidence_threshold=params.confidence_threshold or 0.0, multimask=params.multimask_output,
-        max_masks=params.max_masks,
-    )
-    return await respond(result, params, pixels)
+    prompts = ImagePrompts(points=points, point_labels=labels, boxes=_boxes_of(params),
+                           multimask=params.multimask_output, **_common(params))
+    return await respond((await image.segment_objects(engine, pixels, prompts)).segmentation, params, pixels)
 
 
 async def run_auto(engine: Sam3Engine, pixels: np.ndarray, params: AutoParamsModel):
-    auto = AutoParams(
+    auto = image.auto_params(
         points_per_side=params.points_per_side, points_per_batch=params.points_per_batch,
         pred_iou_thresh=params.pred_iou_thresh, stability_score_thresh=params.stability_score_thresh,
         box_nms_thresh=params.box_nms_thresh, min_mask_region_area=params.min_mask_region_area,
         mask_threshold=params.mask_threshold, max_masks=params.max_masks,
     )
-    result = await engine.segment_auto(pixels, auto)
-    if params.confidence_threshold:
-        keep = result.scores >= params.confidence_threshold
-        result.masks, result.boxes, result.scores = result.masks[keep], result.boxes[keep], result.scores[keep]
-    return await respond(result, params, pixels)
+    found = await image.segment_everything(engine, pixels, auto, params.confidence_threshold)
+    return await respond(found.segmentation, params, pixels)
 
 
 def _register(kind: str, params_model: type, runner: Runner, summary: str, example: dict) -> None:

@@ -6,19 +6,18 @@ one frame step at a time, every finished frame persisted under SAM3_DATA_DIR; re
 
 from __future__ import annotations
 
-from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse, JSONResponse, StreamingResponse
 from fastapi.sse import EventSourceResponse
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
+from ...errors import Conflict, NotFound
 from ...jobs.render import VIDEO_FILE
-from ...jobs.submit import discard, incoming_dir, submit_video_job
-from ..deps import SettingsDep
-from ..video_inputs import validation_message, video_from_json, video_from_upload
+from ...jobs.submit import discard, incoming_dir
+from ...media.video import VideoLimits
+from ...serving.video_jobs import submit_video_job
+from ..deps import SettingsDep, api_key
+from ..video_inputs import read_video_request
 from ..video_schemas import VideoJobJson, VideoJobOut, VideoJobParams
 from ..video_stream import frame_lines, job_events, job_out, runner_of
 from ..schemas import ErrorResponse
@@ -43,38 +42,20 @@ async def create_job(request: Request, settings: SettingsDep):
     scratch = incoming_dir(settings.data_dir)
     try:
         source = scratch / "source"
-        params = await _read_submission(request, source, settings)
-        job = await submit_video_job(runner, settings, scratch, source, params, owner=_caller(request))
+        fields = await read_video_request(request, source, settings, VideoJobParams, VideoJobJson)
+        params = fields.model_dump(exclude={"video_base64", "video_url"})
+        job = await submit_video_job(runner, VideoLimits.from_settings(settings), scratch, source, params,
+                                     owner=api_key(request))
     finally:
         discard(scratch)
     return JSONResponse(job_out(job).model_dump(mode="json"), status_code=202,
                         headers={"Location": f"/video/jobs/{job.job_id}"})
 
 
-async def _read_submission(request: Request, source: Path, settings) -> dict:
-    content_type = request.headers.get("content-type", "")
-    try:
-        if content_type.startswith("multipart/form-data"):
-            form = await request.form(max_part_size=settings.video_max_bytes)
-            upload = form.get("video")
-            if not isinstance(upload, UploadFile):
-                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
-            fields = {key: (values if len(values := form.getlist(key)) > 1 else values[0])
-                      for key in form.keys() if key != "video"}
-            params = VideoJobParams.model_validate(fields)
-            await video_from_upload(upload, source, settings)
-            return params.model_dump()
-        body = VideoJobJson.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise InvalidPrompt(validation_message(exc)) from None
-    await video_from_json(body.video_base64, body.video_url, source, settings)
-    return body.model_dump(exclude={"video_base64", "video_url"})
-
-
 @router.get("", summary="List video jobs")
 async def list_jobs(request: Request) -> dict:
     """Every job the server holds for you (finished ones too, until they expire), oldest first."""
-    runner, key = runner_of(request), _caller(request)
+    runner, key = runner_of(request), api_key(request)
     return {"jobs": [job_out(job).model_dump(mode="json") for job in runner.store.list("video")
                      if job.owner == key]}
 
@@ -131,14 +112,9 @@ async def get_video(job_id: str, request: Request):
     return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
 
 
-def _caller(request: Request) -> str | None:
-    """The API key of the request (None when keys are off): jobs are visible only to the key that made them."""
-    return getattr(request.state, "api_key", None)
-
-
 def _job(request: Request, job_id: str):
     job = runner_of(request).store.get(job_id)
-    if job is None or job.kind != "video" or job.owner != _caller(request):
+    if job is None or job.kind != "video" or job.owner != api_key(request):
         raise NotFound(f"no video job {job_id!r} (unknown, deleted, or expired after SAM3_VIDEO_JOB_TTL_S)",
                        field="job_id")
     return job

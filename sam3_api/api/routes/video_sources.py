@@ -15,17 +15,16 @@ from pathlib import Path
 
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse, Response
-from pydantic import ValidationError
-from starlette.datastructures import UploadFile
 
-from ...errors import Conflict, InvalidPrompt, InvalidVideo, NotFound
+from ...errors import Conflict, NotFound
 from ...jobs.sources import VideoSource, find_job_frames
 from ...media.images import encode_jpeg
 from ...media.video import FrameSelection, FrameStore, VideoInfo
-from ..deps import SettingsDep
+from ..deps import SettingsDep, api_key
 from ..schemas import ErrorResponse
-from ..video_inputs import validation_message, video_from_json, video_from_upload
+from ..video_inputs import read_video_request
 from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
+from ..services import services_of
 
 router = APIRouter(tags=["interactive video"])
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 503)}
@@ -40,12 +39,7 @@ BODY = {"requestBody": {"content": {
 
 
 def sources_of(app):
-    return app.state.video_sources
-
-
-def caller(connection) -> str | None:
-    """The API key of a request or WebSocket (None when keys are off)."""
-    return getattr(connection.state, "api_key", None)
+    return services_of(app).video_sources
 
 
 @router.post("/video/uploads", status_code=201, response_model=VideoSourceOut, responses=ERRORS,
@@ -56,9 +50,11 @@ async def upload_video(request: Request, settings: SettingsDep):
     sources = sources_of(request.app)
     directory = sources.scratch()
     try:
-        selection = await _read_upload(request, directory / "source", settings)
+        fields = await read_video_request(request, directory / "source", settings, VideoUploadParams,
+                                          VideoUploadJson)
+        selection = FrameSelection(fields.start_frame, fields.end_frame, fields.frame_stride)
         source = await sources.decode(directory, directory / "source", settings, selection,
-                                      request.app.state.video_jobs.decoding, owner=caller(request), private=False)
+                                      services_of(request.app).video_jobs.decoding, owner=api_key(request), private=False)
     except BaseException:
         await asyncio.to_thread(sources.discard, directory)
         raise
@@ -66,28 +62,11 @@ async def upload_video(request: Request, settings: SettingsDep):
                         headers={"Location": f"/video/sources/{source.video_id}"})
 
 
-async def _read_upload(request: Request, target: Path, settings) -> FrameSelection:
-    try:
-        if request.headers.get("content-type", "").startswith("multipart/form-data"):
-            form = await request.form(max_part_size=settings.video_max_bytes)
-            upload = form.get("video")
-            if not isinstance(upload, UploadFile):
-                raise InvalidVideo("no video: send the file in the multipart field `video`", field="video")
-            params = VideoUploadParams.model_validate({k: v for k, v in form.items() if k != "video"})
-            await video_from_upload(upload, target, settings)
-            return FrameSelection(params.start_frame, params.end_frame, params.frame_stride)
-        body = VideoUploadJson.model_validate_json(await request.body())
-    except ValidationError as exc:
-        raise InvalidPrompt(validation_message(exc)) from None
-    await video_from_json(body.video_base64, body.video_url, target, settings)
-    return FrameSelection(body.start_frame, body.end_frame, body.frame_stride)
-
-
 @router.get("/video/sources/{video_id}", response_model=VideoSourceOut, responses=ERRORS,
             summary="A held video's size and frame count")
 async def get_source(video_id: str, request: Request, settings: SettingsDep) -> VideoSourceOut:
     """An upload, a live session's private copy, or a video job's frames (by job id)."""
-    source = sources_of(request.app).get(video_id, caller(request))
+    source = sources_of(request.app).get(video_id, api_key(request))
     if source is not None:
         return source_out(source, settings)
     info = await asyncio.to_thread(_job_info, _job_frames(request, video_id))
@@ -98,7 +77,7 @@ async def get_source(video_id: str, request: Request, settings: SettingsDep) -> 
             response_class=Response, summary="One decoded frame as JPEG")
 async def get_frame(video_id: str, frame: int, request: Request) -> Response:
     """Frame `frame` (0 .. frame_count - 1, the decoded frames' numbering) as a JPEG."""
-    source = sources_of(request.app).get(video_id, caller(request))
+    source = sources_of(request.app).get(video_id, api_key(request))
     if source is not None:
         data = await asyncio.to_thread(_jpeg, source.frames, frame)
     else:
@@ -112,7 +91,7 @@ async def get_frame(video_id: str, frame: int, request: Request) -> Response:
 async def delete_upload(video_id: str, request: Request) -> None:
     """Deletes the upload's frames now (409 while a session has it open)."""
     sources = sources_of(request.app)
-    source = sources.get(video_id, caller(request))
+    source = sources.get(video_id, api_key(request))
     if source is None or source.private:
         raise NotFound(f"no uploaded video {video_id!r} (unknown, or expired after SAM3_VIDEO_UPLOAD_TTL_S)",
                        field="video_id")
@@ -137,7 +116,7 @@ def _links(video_id: str) -> dict[str, str]:
 
 
 def _job_frames(request: Request, video_id: str) -> Path:
-    directory = find_job_frames(request.app.state.video_jobs, video_id, caller(request))
+    directory = find_job_frames(services_of(request.app).video_jobs, video_id, api_key(request))
     if directory is None:
         raise NotFound(f"no video {video_id!r}: not an upload (expired after SAM3_VIDEO_UPLOAD_TTL_S?), not a "
                        "live session's video and not one of your video jobs", field="video_id")

@@ -42,38 +42,39 @@ image_too_large, url_not_allowed, url_fetch_failed, not_found) all become error 
 Sessions are bounded: beyond SAM3_WS_MAX_SESSIONS concurrent sockets the new one gets an error event
 (too_many_sessions) and is closed with code 1013 (try again later); a socket silent for SAM3_WS_IDLE_TTL_S
 gets session_closed (reason "idle") and is closed with code 1000. uvicorn refuses frames over --ws-max-size
-(16 MiB by default) with close code 1009.
+(app.py sets it to the HTTP body cap of SAM3_MAX_UPLOAD_BYTES; plain uvicorn: 16 MiB) with close code 1009.
 """
 
 from __future__ import annotations
 
 import asyncio
-import logging
 import uuid
 
 import numpy as np
-from fastapi import APIRouter, FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 
 from ...config import Settings
 from ...engine import prompts
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
 from ...errors import InvalidPrompt, NotFound
+from ...serving import image as serving
+from ...serving.image import ImagePrompts
 from ..encoding import MASK_ENCODERS
 from .. import ws_protocol as proto
 from ..inputs import image_from_base64, image_from_url
-from ..ws_loop import SocketLoop, ms_since
-from ..ws_protocol import ProtocolError
-from ..ws_sessions import ObjectPrompts, Session, SessionRegistry
+from ..ws.loop import SocketLoop, ms_since
+from ..ws.protocol import ProtocolError
+from ..ws_sessions import ObjectPrompts, RealtimeRegistry, Session
+from ..services import services_of
 
-log = logging.getLogger(__name__)
 router = APIRouter()
 
 
 class Connection(SocketLoop):
     """One /ws/realtime socket: the loop (accept, announce, receive -> dispatch -> send) is SocketLoop's."""
 
-    def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: SessionRegistry):
+    def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: RealtimeRegistry):
         super().__init__(websocket, settings.ws_idle_ttl_s)
         self.engine, self.settings, self.registry = engine, settings, registry
         self.session = Session(uuid.uuid4().hex)
@@ -139,12 +140,11 @@ class Connection(SocketLoop):
 
     async def _segment(self, target: ObjectPrompts, started: float) -> None:
         """Decode the object's mask from its prompts (prompt decoder only: the embedding is cached)."""
-        image, threshold = self.session.require_image(), self.session.mask_threshold
-        if target.points:
-            result = await self.engine.segment_points(image, target.points, target.labels, box=target.box,
-                                                      mask_threshold=threshold)
-        else:
-            result = await self.engine.segment_boxes(image, [target.box], mask_threshold=threshold)
+        image = self.session.require_image()
+        prompts = ImagePrompts(points=target.points, point_labels=target.labels,
+                               boxes=[target.box] if target.box is not None else [],
+                               mask_threshold=self.session.mask_threshold)
+        result = (await serving.segment_objects(self.engine, image, prompts)).segmentation
         event = await asyncio.to_thread(self._result_event, target, result, image, started)
         await self.send(event)
 
@@ -163,11 +163,10 @@ class Connection(SocketLoop):
 
     async def on_text(self, message: proto.TextMessage, started: float) -> None:
         image = self.session.require_image()
-        results = await self.engine.segment_text(image, [message.text],
-                                                 confidence_threshold=message.confidence_threshold,
-                                                 mask_threshold=self.session.mask_threshold,
-                                                 max_masks=message.max_masks)
-        event = await asyncio.to_thread(self._text_event, message.text, results[0], image, started)
+        prompts = ImagePrompts(texts=[message.text], confidence_threshold=message.confidence_threshold,
+                               mask_threshold=self.session.mask_threshold, max_masks=message.max_masks)
+        result = (await serving.segment_concepts(self.engine, image, prompts)).segmentation
+        event = await asyncio.to_thread(self._text_event, message.text, result, image, started)
         await self.send(event)
 
     def _text_event(self, text: str, result: Segmentation, image: PreparedImage, started: float) -> proto.TextResult:
@@ -213,20 +212,8 @@ class Connection(SocketLoop):
                                          mask_threshold=self.session.mask_threshold))
 
 
-def _registry(app: FastAPI) -> SessionRegistry:
-    registry = getattr(app.state, "ws_sessions", None)
-    if registry is None:
-        registry = app.state.ws_sessions = SessionRegistry(app.state.settings.ws_max_sessions)
-    return registry
-
-
 @router.websocket("/ws/realtime")
 async def realtime(websocket: WebSocket) -> None:
     """Click-to-segment channel; the protocol is in this module's docstring."""
-    app = websocket.app
-    await Connection(websocket, app.state.engine, app.state.settings, _registry(app)).serve()
-
-
-async def close_all_sessions(app: FastAPI) -> None:
-    """Close every open session at shutdown (code 1001, going away)."""
-    await _registry(app).close_all()
+    services = services_of(websocket.app)
+    await Connection(websocket, services.engine, services.settings, services.ws_sessions).serve()

@@ -60,13 +60,17 @@ from fastapi import APIRouter, FastAPI, WebSocket
 from ...engine import prompts
 from ...jobs.export import export_job, session_lines
 from ...jobs.video_io import StoreFrames
+from ...serving import interactive_video as interactive
 from .. import ws_video_protocol as proto
 from ..video_stream import job_out
-from ..ws_loop import SocketLoop, ms_since
-from ..ws_protocol import ProtocolError
-from ..ws_video_session import FramePrompt, ObjectBook, VideoSession, VideoSessionRegistry, open_held, open_private
+from ..ws.loop import SocketLoop, ms_since
+from ..ws.protocol import ProtocolError
+from ..ws_video_open import open_held, open_private
+from ..ws_video_state import FramePrompt, ObjectBook, VideoSession
 from ..ws_video_tracking import Propagator, objects_out
-from .video_sources import FRAME_URL, caller
+from ..deps import api_key
+from .video_sources import FRAME_URL
+from ..services import services_of
 
 router = APIRouter()
 STOP_WAIT_S = 120.0  # a closing session waits this long for its propagation's current frame step
@@ -76,10 +80,10 @@ class VideoConnection(SocketLoop):
     """One /ws/video socket and its session."""
 
     def __init__(self, websocket: WebSocket, app: FastAPI):
-        self.app, self.settings, self.engine = app, app.state.settings, app.state.engine
+        self.app, self.settings, self.engine = app, services_of(app).settings, services_of(app).engine
         super().__init__(websocket, self.settings.ws_idle_ttl_s)
         self.session = VideoSession(uuid.uuid4().hex, self.settings.video_max_objects, self.settings.max_prompts)
-        self.registry = video_sessions(app)
+        self.registry = services_of(app).ws_video_sessions
         self.propagator = Propagator(self.engine, self.send)
 
     def created_event(self) -> proto.SessionCreated:
@@ -99,7 +103,7 @@ class VideoConnection(SocketLoop):
             # A step stuck that long (a busy model thread): stop waiting. If it still runs, it reads frames
             # from an open file handle; whatever it returns goes to nobody.
             self.propagator.task.cancel()
-        self.session.detach(self.app.state.video_sources)
+        self.session.detach(services_of(self.app).video_sources)
 
     def _idle_video(self):
         """The open video, when nothing is propagating (changes wait for the propagation's end or a cancel)."""
@@ -120,11 +124,11 @@ class VideoConnection(SocketLoop):
     async def _open(self, payload: proto.OpenMessage | bytes, video_id: str | None, started: float) -> None:
         if self.propagator.running:
             raise ProtocolError("a propagation is running: send cancel first", "propagation_running")
-        sources, owner = self.app.state.video_sources, caller(self.websocket)
+        sources, owner = services_of(self.app).video_sources, api_key(self.websocket)
         if video_id:
-            frames, source = await open_held(video_id, sources, self.app.state.video_jobs, self.settings, owner)
+            frames, source = await open_held(video_id, sources, services_of(self.app).video_jobs, self.settings, owner)
         else:
-            source = await open_private(payload, sources, self.settings, self.app.state.video_jobs.decoding, owner)
+            source = await open_private(payload, sources, self.settings, services_of(self.app).video_jobs.decoding, owner)
             frames, video_id = source.frames, source.video_id
         try:
             video = self.engine.interactive_video(StoreFrames(frames))
@@ -163,7 +167,7 @@ class VideoConnection(SocketLoop):
             self.session.known(object_id)
         if book is None or not book.history:
             raise ProtocolError(f"object {object_id} has no point or box to undo", "nothing_to_undo")
-        frame = book.history[-1][0]
+        frame = book.history.last().where
         await self._change(book, frame, started, book.undo)
 
     async def _change(self, book: ObjectBook, frame: int, started: float, change) -> None:
@@ -173,13 +177,7 @@ class VideoConnection(SocketLoop):
         video, prompt = self.session.video, book.frames.get(frame)
         runs = video.backbone_runs
         try:
-            if prompt is None:  # the frame's last prompt was undone (the object goes if nothing else is left)
-                result = await self.engine.video_interaction(video, "clear_prompt", book.object_id, frame,
-                                                             frame=frame)
-            else:
-                result = await self.engine.video_interaction(
-                    video, "prompt", book.object_id, frame, prompt.points or None, prompt.labels or None, prompt.box,
-                    frame=frame)
+            result = await interactive.apply_prompt(self.engine, video, book.object_id, frame, prompt)
         except BaseException:
             book.frames, book.history = saved
             raise
@@ -200,12 +198,8 @@ class VideoConnection(SocketLoop):
             raise ProtocolError(f"this session already has {self.settings.video_max_objects} objects, the limit "
                                 "(SAM3_VIDEO_MAX_OBJECTS); remove one first", "too_many_objects")
         runs, next_id = video.backbone_runs, max([*self.session.objects, *video.objects, 0]) + 1
-        found, result = await self.engine.video_interaction(video, "add_concept", frame, text,
-                                                            message.confidence_threshold, next_id, frame=frame)
-        for surplus in found[room:]:  # more instances than the object limit allows: the lowest ids stay
-            await self.engine.video_interaction(video, "remove", surplus)
-        if len(found) > room:
-            found, result = found[:room], video.frame_result(frame)
+        found, result = await interactive.find_concept(self.engine, video, frame, text, next_id=next_id, room=room,
+                                                       confidence=message.confidence_threshold)
         self.session.add_found(found, text)
         await self.send(proto.ConceptResult(frame=frame, text=text, object_ids=found,
                                             cached=video.backbone_runs == runs, objects=objects_out(result),
@@ -218,7 +212,7 @@ class VideoConnection(SocketLoop):
         video = self._idle_video()
         self.session.known(message.object_id)
         if message.object_id in video.objects:
-            await self.engine.video_interaction(video, "remove", message.object_id)
+            await self.engine.video_remove(video, message.object_id)
         self.session.forget(message.object_id)
         await self.send(proto.ObjectRemoved(object_id=message.object_id, current_object_id=self.session.current))
 
@@ -254,7 +248,7 @@ class VideoConnection(SocketLoop):
 
     async def on_reset(self, message: proto.ResetMessage, started: float) -> None:
         video = self._idle_video()
-        await self.engine.video_interaction(video, "reset")
+        await self.engine.video_reset(video)
         self.session.clear_objects()
         await self.send(proto.SessionReset(object_id=self.session.current))
 
@@ -263,18 +257,11 @@ class VideoConnection(SocketLoop):
         if not any(video.results.values()):
             raise ProtocolError("nothing to export yet: prompt an object (and propagate) first", "nothing_to_export")
         info = session.frames.info
-        job = await export_job(self.app.state.video_jobs, session.frames.store_dir, info, session_lines(video, info),
-                               session.export_objects(), session.export_request(), caller(self.websocket),
+        job = await export_job(services_of(self.app).video_jobs, session.frames.store_dir, info, session_lines(video, info),
+                               session.export_objects(), session.export_request(), api_key(self.websocket),
                                message.annotated_video)
         await self.send(proto.Exported(job_id=job.job_id, frames=info.frame_count, links=job_out(job).links,
                                        latency_ms=ms_since(started)))
-
-
-def video_sessions(app: FastAPI) -> VideoSessionRegistry:
-    registry = getattr(app.state, "ws_video_sessions", None)
-    if registry is None:
-        registry = app.state.ws_video_sessions = VideoSessionRegistry(app.state.settings.ws_video_max_sessions)
-    return registry
 
 
 @router.websocket("/ws/video")
@@ -282,7 +269,3 @@ async def video_socket(websocket: WebSocket) -> None:
     """Interactive video channel; the protocol is in this module's docstring."""
     await VideoConnection(websocket, websocket.app).serve()
 
-
-async def close_video_sessions(app: FastAPI) -> None:
-    """Close every open video session at shutdown (code 1001, going away)."""
-    await video_sessions(app).close_all()

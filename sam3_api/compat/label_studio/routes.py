@@ -11,7 +11,7 @@ from fastapi.responses import JSONResponse
 
 from ...api.deps import EngineDep, SettingsDep
 from ...api.errors import Surface
-from ...config import Settings
+from ...api.services import Services, services_of
 from ...errors import InvalidPrompt
 from . import segment
 from .labeling import parse_config
@@ -45,8 +45,15 @@ class Tokens(OrderedDict):
             self.popitem(last=False)
 
 
-def install_state(app, settings: Settings) -> None:
-    app.state.label_studio_tokens = Tokens()
+TOKENS = "label_studio_tokens"  # services.adapters key
+
+
+def install_state(services: Services) -> None:
+    services.adapters[TOKENS] = Tokens()
+
+
+def _tokens(request: Request) -> Tokens:
+    return services_of(request.app).adapters[TOKENS]
 
 
 @router.get("/health", summary="Label Studio's health probe (answers at once, even while the model works)")
@@ -67,7 +74,7 @@ async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body
                             "the same URL); files are only read from the configured one", field="hostname")
     token = body.get("access_token")
     if isinstance(token, str) and token:
-        request.app.state.label_studio_tokens.remember(_scope(request, body.get("project")), token)
+        _tokens(request).remember(_scope(request, body.get("project")), token)
     return {"model_version": segment.model_version(engine)}
 
 
@@ -81,7 +88,7 @@ async def predict(request: Request, engine: EngineDep, settings: SettingsDep, bo
     params = body.get("params") if isinstance(body.get("params"), dict) else {}
     context = params.get("context") or body.get("context") or {}
     clicks = context.get("result") if isinstance(context, dict) else None
-    token = request.app.state.label_studio_tokens.get(_scope(request, body.get("project")))
+    token = _tokens(request).get(_scope(request, body.get("project")))
     source = LabelStudioSource(settings.label_studio_url, token or settings.label_studio_api_key)
     version = segment.model_version(engine)
     async with label_studio_client(settings) as client:

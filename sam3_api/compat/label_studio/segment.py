@@ -1,8 +1,8 @@
-"""Every model call of the Label Studio adapter, in one place.
+"""Every model call of the Label Studio adapter, in one place: through the serving layer (serving/image.py).
 
 The adapter's routes parse Label Studio's request, call these functions and render the answer; nothing
-else in the package touches the engine. (When the surface-neutral serving layer lands, only this file
-changes.) Tasks of one /predict are segmented one by one: there is no batched backbone yet.
+else in the package touches the engine or serving. Tasks of one /predict are segmented one by one: there
+is no batched backbone yet.
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ import numpy as np
 
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
+from ...serving.image import ImagePrompts, segment_concepts, segment_objects
 
 
 def model_version(engine: Sam3Engine) -> str:
@@ -31,14 +32,13 @@ async def concepts(engine: Sam3Engine, image: PreparedImage, texts: Sequence[str
     """Every instance of each text (one Segmentation per text, in order), in chunks of the prompt limit."""
     found: list[Segmentation] = []
     for start in range(0, len(texts), max_prompts):
-        found.extend(await engine.segment_text(image, list(texts[start:start + max_prompts]),
-                                               confidence_threshold=threshold))
+        chunk = ImagePrompts(texts=list(texts[start:start + max_prompts]), confidence_threshold=threshold)
+        found.extend((await segment_concepts(engine, image, chunk)).per_prompt)
     return found
 
 
 async def visual(engine: Sam3Engine, image: PreparedImage, points: list[list[float]], labels: list[int],
                  box: list[float] | None) -> Segmentation:
     """The one object at the clicks (positive 1 / negative 0) and/or inside the box."""
-    if points:
-        return await engine.segment_points(image, points, labels, box=box)
-    return await engine.segment_boxes(image, [box], max_masks=1)
+    prompts = ImagePrompts(points=points, point_labels=labels, boxes=[box] if box is not None else [])
+    return (await segment_objects(engine, image, prompts)).segmentation

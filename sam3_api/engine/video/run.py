@@ -62,10 +62,6 @@ class VideoRun:
         self.frames_done = 0
         self.done = False
 
-    @property
-    def steps_total(self) -> int:
-        return len(self.request.objects) + len(self.plan.visits)
-
     def step(self) -> list[FrameResult]:
         """Advance by one unit of work; returns the frames completed by it (in no particular order)."""
         try:

@@ -15,8 +15,8 @@ import time
 
 from fastapi import WebSocket, WebSocketDisconnect
 
-from ..errors import Sam3Error
-from .ws_protocol import ErrorEvent, Pong, ProtocolError, SessionClosed, _Event
+from ...errors import Sam3Error
+from .protocol import ErrorEvent, Event, Pong, ProtocolError, SessionClosed
 
 log = logging.getLogger(__name__)
 
@@ -33,7 +33,7 @@ class SocketLoop:
         self._send_lock = asyncio.Lock()
 
     # ------------------------------------------------------------------------------------------ to override
-    def created_event(self) -> _Event:
+    def created_event(self) -> Event:
         raise NotImplementedError
 
     def parse(self, text: str):
@@ -105,7 +105,7 @@ class SocketLoop:
             await self.send(ErrorEvent(message="internal error; the traceback is in the server log",
                                        code="internal_error"))
 
-    async def send(self, event: _Event) -> None:
+    async def send(self, event: Event) -> None:
         if self._closed:
             return
         async with self._send_lock:

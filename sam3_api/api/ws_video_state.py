@@ -1,29 +1,22 @@
-"""State of /ws/video sessions: the open video, its objects' prompts, and the registry that bounds sessions.
+"""State of one /ws/video session: the open video, its objects and their prompts by frame (with undo).
 
 A session holds one video at a time: its frames (an upload or a job's frames, shared; or a private copy that
 is deleted with the session), the engine's InteractiveVideo over them, and, per object, the points / box of
-each frame it was prompted on plus the order they came in (undo). The engine replaces an object's prompt on a
-frame with what it is given, so every click sends the object's whole prompt for that frame.
-Event-loop thread only; model work goes through the engine.
+each frame it was prompted on. The engine replaces an object's prompt on a frame with what it is given, so
+every click sends the object's whole prompt for that frame. Opening a video: ws_video_open.py; the registry
+of sessions: ws/registry.py. Event-loop thread only; model work goes through the engine.
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
 from dataclasses import dataclass, field
-from pathlib import Path
-from typing import Protocol
 
 from ..engine import prompts
-from ..errors import InvalidPrompt, InvalidVideo, NotFound
-from ..jobs.sources import VideoSource, check_session_frames, find_job_frames
-from ..media.video import FrameSelection, FrameStore, check_video_size
-from ..media.video.limits import VideoLimits
-from .video_inputs import video_from_base64, video_from_url
-from .ws_protocol import ProtocolError
-
-log = logging.getLogger(__name__)
+from ..errors import InvalidPrompt
+from ..jobs.sources import VideoSource
+from ..media.video import FrameStore
+from .ws.history import PromptHistory
+from .ws.protocol import ProtocolError
 
 
 @dataclass
@@ -41,27 +34,27 @@ class FramePrompt:
 
 @dataclass
 class ObjectBook:
-    """One object: its label and its prompts by frame; history holds (frame, kind, box it replaced) for undo."""
+    """One object: its label, its prompts by frame, and the order they came in (undo)."""
 
     object_id: int
     label: str
     frames: dict[int, FramePrompt] = field(default_factory=dict)
-    history: list[tuple[int, str, list[float] | None]] = field(default_factory=list)
+    history: PromptHistory = field(default_factory=PromptHistory)  # where = the frame
 
     def prompt(self, frame: int) -> FramePrompt:
         return self.frames.setdefault(frame, FramePrompt())
 
     def undo(self) -> tuple[int, FramePrompt] | None:
         """Take back the last point or box; the frame it was on and what is left there (None: nothing to undo)."""
-        if not self.history:
+        entry = self.history.pop()
+        if entry is None:
             return None
-        frame, kind, previous_box = self.history.pop()
-        prompt = self.prompt(frame)
-        if kind == "point":
+        frame, prompt = entry.where, self.prompt(entry.where)
+        if entry.kind == "point":
             prompt.points.pop()
             prompt.labels.pop()
         else:
-            prompt.box = previous_box
+            prompt.box = entry.replaced_box
         if prompt.empty:
             del self.frames[frame]
         return frame, prompt
@@ -152,13 +145,13 @@ class VideoSession:
                                 "the limit (SAM3_MAX_PROMPTS); undo first", field="click")
         prompt.points.append(point)
         prompt.labels.append(label)
-        book.history.append((frame, "point", None))
+        book.history.point(frame)
         return prompt
 
     def set_box(self, book: ObjectBook, frame: int, box: list[float]) -> FramePrompt:
         box = prompts.check_box(box, self.video.width, self.video.height)
         prompt = book.prompt(frame)
-        book.history.append((frame, "box", prompt.box))
+        book.history.box(prompt.box, frame)
         prompt.box = box
         return prompt
 
@@ -192,92 +185,3 @@ class VideoSession:
                                  "box": p.box} for frame, p in sorted(book.frames.items())]}
                     for book in self.objects.values() if book.frames]
         return {"source": "interactive", "video_id": self.video_id, "prompts": prompted}
-
-
-# ---------------------------------------------------------------------------------------------- opening
-async def video_file(message, directory: Path, settings) -> Path:
-    """The bytes of a video sent inside the socket (binary message, video_base64 or video_url) as a file."""
-    target = directory / "source"
-    if isinstance(message, bytes):
-        check_video_size(len(message), VideoLimits.from_settings(settings))
-        await asyncio.to_thread(target.write_bytes, message)
-    elif message.video_base64:
-        await video_from_base64(message.video_base64, target, settings)
-    else:
-        await video_from_url(message.video_url, target, settings)
-    return target
-
-
-async def open_private(message, sources, settings, decoding, owner: str | None) -> VideoSource:
-    """Decode a video sent inside the socket into a private copy of this session."""
-    directory = sources.scratch()
-    try:
-        selection = FrameSelection() if isinstance(message, bytes) else FrameSelection(
-            message.start_frame, message.end_frame, message.frame_stride)
-        source_file = await video_file(message, directory, settings)
-        return await sources.decode(directory, source_file, settings, selection, decoding, owner=owner,
-                                    private=True)
-    except BaseException:
-        await asyncio.to_thread(sources.discard, directory)
-        raise
-
-
-async def open_held(video_id: str, sources, runner, settings, owner: str | None) -> tuple[FrameStore, VideoSource | None]:
-    """An upload (shared, counted as in use) or a video job's frames (opened for this session)."""
-    source = sources.get(video_id, owner)
-    if source is not None:
-        sources.acquire(source)
-        return source.frames, source
-    directory = find_job_frames(runner, video_id, owner)
-    if directory is None:
-        raise NotFound(f"no video {video_id!r}: not an upload of yours (they expire SAM3_VIDEO_UPLOAD_TTL_S after "
-                       "their last use) and not one of your video jobs; upload it again", field="video_id")
-    try:
-        frames = await asyncio.to_thread(FrameStore, directory)
-    except (OSError, ValueError):
-        raise InvalidVideo(f"the frames of job {video_id} cannot be read", field="video_id") from None
-    try:
-        check_session_frames(len(frames), settings)
-    except BaseException:
-        frames.close()
-        raise
-    return frames, None
-
-
-# ---------------------------------------------------------------------------------------------- the registry
-class Closable(Protocol):
-    session: VideoSession
-
-    async def shutdown(self, code: int, reason: str) -> None: ...
-
-
-class VideoSessionRegistry:
-    """Live /ws/video connections, at most max_sessions."""
-
-    setting = "SAM3_WS_VIDEO_MAX_SESSIONS"
-
-    def __init__(self, max_sessions: int):
-        self.max_sessions = max_sessions
-        self.connections: dict[str, Closable] = {}
-
-    def __len__(self) -> int:
-        return len(self.connections)
-
-    def add(self, connection: Closable) -> bool:
-        if len(self.connections) >= self.max_sessions:
-            log.warning("refusing a video session: %d of %d in use", len(self.connections), self.max_sessions)
-            return False
-        self.connections[connection.session.session_id] = connection
-        log.info("video session %s opened (%d of %d)", connection.session.session_id, len(self), self.max_sessions)
-        return True
-
-    def release(self, session_id: str) -> None:
-        if self.connections.pop(session_id, None) is not None:
-            log.info("video session %s closed (%d of %d)", session_id, len(self), self.max_sessions)
-
-    async def close_all(self, code: int = 1001, reason: str = "server shutting down") -> None:
-        for connection in list(self.connections.values()):
-            try:
-                await connection.shutdown(code, reason)
-            except Exception:  # a socket already gone must not stop the others' shutdown
-                log.debug("closing a video session failed", exc_info=True)
