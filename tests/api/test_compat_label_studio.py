@@ -242,3 +242,13 @@ def test_setup_tokens_are_bounded(client):
     for project in range(tokens.MAX + 5):
         tokens.remember(("scope", str(project)), "t")
     assert len(tokens) == tokens.MAX and ("scope", "0") not in tokens and ("scope", str(tokens.MAX + 4)) in tokens
+
+
+def test_the_prompts_setting_maps_a_label_when_the_config_does_not(engine, client):
+    mapped = client_over(engine, label_studio_prompts={"a": "cat"}, label_studio_threshold=0.0)
+    try:
+        [prediction] = predict(mapped, [{"id": 1, "data": {"image": DATA_URI}}])["results"]
+    finally:
+        mapped.__exit__(None, None, None)
+    regions = [r["value"]["rle"] for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
+    assert regions == [mask_to_brush_rle(m) for m in native_masks(client, "text", text="cat", confidence_threshold=0)[0]]
