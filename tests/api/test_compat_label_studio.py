@@ -251,4 +251,5 @@ def test_the_prompts_setting_maps_a_label_when_the_config_does_not(engine, clien
     finally:
         mapped.__exit__(None, None, None)
     regions = [r["value"]["rle"] for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
-    assert regions == [mask_to_brush_rle(m) for m in native_masks(client, "text", text="cat", confidence_threshold=0)[0]]
+    cats, _ = native_masks(client, "text", text="cat", confidence_threshold=0)
+    assert regions == [mask_to_brush_rle(m) for m in cats]
