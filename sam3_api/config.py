@@ -169,3 +169,21 @@ class Settings(BaseSettings):
     batch_prefetch: int = Field(4, ge=1, le=64, description="Images read and decoded ahead of the model.")
     batch_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Batch jobs waiting beyond this answer 503.")
     batch_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished batch jobs are deleted after this long.")
+
+    # --- Label Studio ML backend (/label-studio, compat/label_studio) ---
+    label_studio_url: str | None = Field(None, description="Label Studio's address; its relative file URLs are "
+                                                           "read from here only.")
+    label_studio_api_key: str | None = Field(None, repr=False, description="Token for Label Studio's files when "
+                                                                           "/setup sent none (legacy or personal).")
+    label_studio_prompts: dict[str, str] = Field(default_factory=dict, description="Label -> comma-separated text "
+                                                                                    "prompts, as JSON.")
+    label_studio_threshold: float = Field(0.5, ge=0, le=1, description="Lowest score of a pre-labelled instance.")
+
+    @field_validator("label_studio_url")
+    @classmethod
+    def _check_label_studio_url(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        if not value.strip().lower().startswith(("http://", "https://")):
+            raise ValueError(f"SAM3_LABEL_STUDIO_URL={value!r} must be an http(s) URL like http://localhost:8080")
+        return value.strip().rstrip("/")

@@ -4,7 +4,9 @@ Protection is the default: this is ASGI middleware in front of the whole applica
 WebSocket and mounted app added later is covered without a line of its own; only the paths in OPEN_PATHS
 and OPEN_PREFIXES (health probes, the API docs, the web page's static files) answer without a key.
 
-A key travels as `X-API-Key: <key>`, `Authorization: Bearer <key>` or the bare key in `Authorization`.
+A key travels as `X-API-Key: <key>`, `Authorization: Bearer <key>`, the bare key in `Authorization`, or
+as the password of HTTP Basic auth (`Authorization: Basic base64(<any user>:<key>)`: the only way Label
+Studio's ML-backend connection can carry one; the user name is ignored).
 Browsers cannot set headers on a WebSocket, so a WebSocket may also put it in the query (`?api_key=`); a
 surface that declares it (seed 004's routes: its clients send the key in the query string or the JSON
 body) also accepts `api_key` there. Keys are compared in constant time, each one every time.
@@ -18,6 +20,8 @@ caller's error envelope (api/errors.py Surface); a WebSocket is accepted only to
 from __future__ import annotations
 
 import asyncio
+import base64
+import binascii
 import hmac
 import json
 from collections.abc import Sequence
@@ -70,13 +74,25 @@ def match_key(candidate: str | None, keys: Sequence[bytes]) -> str | None:
 
 
 def header_key(headers: dict[bytes, bytes]) -> str | None:
-    """X-API-Key, else Authorization (`Bearer <key>` or the bare key). The bytes are kept as sent
-    (surrogateescape), so a key is compared byte for byte with the UTF-8 of the configured one."""
+    """X-API-Key, else Authorization (`Bearer <key>`, Basic auth's password, or the bare key). The bytes are
+    kept as sent (surrogateescape), so a key is compared byte for byte with the UTF-8 of the configured one."""
     if b"x-api-key" in headers:
         return headers[b"x-api-key"].decode("utf-8", "surrogateescape").strip()
     authorization = headers.get(b"authorization", b"").decode("utf-8", "surrogateescape").strip()
     scheme, _, rest = authorization.partition(" ")
+    if scheme.lower() == "basic" and rest:
+        return basic_password(rest.strip())
     return rest.strip() if scheme.lower() == "bearer" and rest else authorization or None
+
+
+def basic_password(credentials: str) -> str | None:
+    """The password of HTTP Basic credentials (base64 of `user:password`), or None when they are malformed."""
+    try:
+        decoded = base64.b64decode(credentials.encode("ascii", "surrogateescape"), validate=True)
+    except (binascii.Error, ValueError):
+        return None
+    _, colon, password = decoded.decode("utf-8", "surrogateescape").partition(":")
+    return password if colon and password else None
 
 
 def query_key(scope: Scope) -> str | None:

@@ -6,6 +6,7 @@ native routes use -> its answer) and lists its routes and deliberate differences
   annotation_service.py  seed 002, the annotation service: POST /predict, /predict_video, /predict_video_text
   runpod.py              seed 003, a Runpod serverless worker: runsync, run, status, cancel, health (+ /v2/{id}/)
   roboflow.py            seed 004, Roboflow's hosted API: POST /sam3/{concept_segment,visual_segment,embed_image}
+  label_studio/          a Label Studio ML backend under /label-studio: /health, /setup, /predict, /webhook, /train
 Each registers a Surface (api/errors.py) so its errors, 413s and 401s come in its own envelope.
 Nothing but main.py imports this package.
 """
@@ -16,15 +17,16 @@ from fastapi import FastAPI
 
 from ..api.errors import register_surface
 from ..api.services import Services
-from . import annotation_service, roboflow, runpod, sam3_service
+from . import annotation_service, label_studio, roboflow, runpod, sam3_service
 
-ADAPTERS = (sam3_service, annotation_service, runpod, roboflow)
+ADAPTERS = (sam3_service, annotation_service, runpod, roboflow, label_studio)
 
 
 def install_compat(app: FastAPI, services: Services) -> None:
     """Mount every adapter's router and register its error envelope; adapter state joins the services."""
     roboflow.install_state(services)
     runpod.install_state(services)
+    label_studio.install_state(services)
     for adapter in ADAPTERS:
         register_surface(app, adapter.SURFACE)
         app.include_router(adapter.router)

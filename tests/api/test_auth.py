@@ -68,7 +68,9 @@ def test_without_keys_every_route_is_open_and_request_state_api_key_is_none(open
 
 
 @pytest.mark.parametrize("headers", [{"X-API-Key": "key-two"}, {"Authorization": "Bearer key-two"},
-                                     {"Authorization": "key-two"}], ids=["x-api-key", "bearer", "bare"])
+                                     {"Authorization": "key-two"},
+                                     {"Authorization": "Basic " + base64.b64encode(b"anyone:key-two").decode()}],
+                         ids=["x-api-key", "bearer", "bare", "basic-password"])
 def test_each_way_of_sending_a_key_is_accepted_and_recorded_in_request_state(keyed, headers):
     assert keyed.get("/probe/whoami", headers=headers).json() == {"api_key": "key-two"}
 

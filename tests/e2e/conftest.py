@@ -34,6 +34,7 @@ STARTUP_TIMEOUT_S = 120
 
 inference_sdk = sdk_fixture("inference-sdk==1.8.3")  # Roboflow's client, the judge of seed 004's routes
 runpod_sdk = sdk_fixture("runpod==1.12.0")  # Runpod's client, the judge of seed 003's job protocol
+label_studio_venv = sdk_fixture("label-studio==1.23.2")  # Label Studio itself, the judge of /label-studio
 
 
 def _free_port() -> int:

@@ -104,7 +104,7 @@ def test_bf16_cache_holds_bf16_features_at_half_the_bytes(engine, bf16_engine):
 
 def test_bf16_video_frame_features_are_cached_in_bf16(bf16_engine):
     video = bf16_engine.interactive_video(ArrayFrames(moving_square_frames(4)))
-    result = asyncio.run(bf16_engine.video_interaction(video, "prompt", 1, 2, None, None, [25, 40, 65, 80], frame=2))
+    result = asyncio.run(bf16_engine.video_prompt(video, 1, 2, box=[25, 40, 65, 80]))
     assert [obj.object_id for obj in result.objects] == [1]
     feature_maps, positions = video._features[2].tracker
     assert {t.dtype for t in feature_maps} == {torch.bfloat16}

@@ -1,0 +1,137 @@
+"""A real Label Studio 1.23 judges the ML backend at /label-studio (tests/e2e/label_studio.py starts it once).
+
+Our server runs under uvicorn on dev-tiny with SAM3_API_KEYS set and SAM3_LABEL_STUDIO_URL pointing at that
+Label Studio. Everything goes through Label Studio's own API: create a project, upload three images, connect
+the backend with Basic auth, "Retrieve predictions", read the stored predictions back, ask for an interactive
+(click) prediction. Brush masks are decoded with label-studio-sdk's converter (in Label Studio's venv) and
+compared with what /segment/text and /segment/points answer for the same pixels.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import numpy as np
+import pytest
+import requests
+
+from sam3_api.media.masks import rle_to_mask
+from tests.conftest import SAMPLES
+from tests.e2e.conftest import start_server
+from tests.e2e.label_studio import LabelStudio
+
+pytestmark = [pytest.mark.e2e, pytest.mark.timeout(900)]
+KEY = "ls-judge-key"
+IMAGES = [SAMPLES / name for name in ("chelsea.png", "astronaut.png", "coffee.png")]
+BRUSH = ('<View><Image name="image" value="$image"/><BrushLabels name="tag" toName="image"><Label value="a"/>'
+         '</BrushLabels><KeyPointLabels name="kp" toName="image" smart="true"><Label value="a"/></KeyPointLabels>'
+         '</View>')
+POLYGON = ('<View><Image name="image" value="$image"/><PolygonLabels name="poly" toName="image">'
+           '<Label value="a"/></PolygonLabels></View>')
+# Runs in Label Studio's venv: decode each brush RLE with label-studio-sdk, and re-encode the mask with its
+# converter to check our encoder writes the same bytes.
+DECODE = r'''
+import base64, json, os, numpy as np
+from label_studio_sdk.converter.brush import decode_rle, mask2rle
+out = []
+for item in json.load(open(os.environ["RLES"])):
+    mask = decode_rle(item["rle"]).reshape(item["height"], item["width"], 4)[:, :, 3] > 0
+    same = mask2rle((mask * 255).astype(np.uint8)) == item["rle"]
+    out.append({"bits": base64.b64encode(np.packbits(mask)).decode(), "sdk_encoding_equal": bool(same)})
+print("RESULT:" + json.dumps(out))
+'''
+
+
+@pytest.fixture(scope="module")
+def studio(label_studio_venv, tmp_path_factory):
+    studio = LabelStudio.start(label_studio_venv, tmp_path_factory.mktemp("label-studio"))
+    yield studio
+    studio.stop()
+
+
+@pytest.fixture(scope="module")
+def backend(studio, tmp_path_factory):
+    env = {"SAM3_API_KEYS": KEY, "SAM3_LABEL_STUDIO_URL": studio.url, "SAM3_LABEL_STUDIO_THRESHOLD": "0"}
+    for url in start_server(tmp_path_factory, env):
+        yield url
+
+
+@pytest.fixture(scope="module")
+def brush_project(studio, backend):
+    project = studio.project("SAM 3 brush", BRUSH, IMAGES)
+    ml = studio.connect(project, f"{backend}/label-studio", KEY)
+    return project, ml, studio.retrieve_predictions(project)
+
+
+def decode_brush(venv, tmp_path, regions: list[dict]) -> list[tuple[np.ndarray, bool]]:
+    path = tmp_path / "rles.json"
+    path.write_text(json.dumps([{"rle": r["value"]["rle"], "height": r["original_height"],
+                                 "width": r["original_width"]} for r in regions]))
+    decoded = venv.run(DECODE, env={"RLES": str(path)})
+    return [(np.unpackbits(np.frombuffer(base64.b64decode(item["bits"]), np.uint8))
+             [:r["original_height"] * r["original_width"]].reshape(r["original_height"], r["original_width"])
+             .astype(bool), item["sdk_encoding_equal"]) for item, r in zip(decoded, regions)]
+
+
+def native(backend: str, route: str, image, **form) -> list[np.ndarray]:
+    response = requests.post(f"{backend}/segment/{route}", headers={"X-API-Key": KEY}, timeout=120,
+                             files={"image": (image.name, image.read_bytes())}, data={"output_format": "rle", **form})
+    assert response.status_code == 200, response.text
+    return [rle_to_mask(rle) for rle in response.json()["masks"]]
+
+
+def image_of(task: dict):
+    """The sample a task was uploaded from (Label Studio prefixes the stored name with an id)."""
+    return next(path for path in IMAGES if task["data"]["image"].endswith(path.name))
+
+
+def test_retrieved_brush_predictions_are_the_masks_of_text_a(studio, backend, brush_project, label_studio_venv,
+                                                             tmp_path):
+    project, _, predictions = brush_project
+    tasks = {task["id"]: task for task in studio.tasks(project)}
+    assert sorted(p["task"] for p in predictions) == sorted(tasks) and len(tasks) == 3
+    for prediction in predictions:
+        image = image_of(tasks[prediction["task"]])
+        assert prediction["model_version"] == "sam3-api:dev-tiny:fp32"
+        regions = [r for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
+        expected = native(backend, "text", image, text="a", confidence_threshold=0)
+        assert expected and len(regions) == len(expected)
+        decoded = decode_brush(label_studio_venv, tmp_path, regions)
+        assert all(equal for _, equal in decoded), "our brush RLE differs from label-studio-sdk's mask2rle"
+        assert all(np.array_equal(mask, want) for (mask, _), want in zip(decoded, expected))
+
+
+def test_a_keypoint_through_interactive_annotating_gives_the_points_mask(studio, backend, brush_project,
+                                                                          label_studio_venv, tmp_path):
+    project, ml, _ = brush_project
+    task = next(t for t in studio.tasks(project) if image_of(t) == IMAGES[0])
+    x, y = 220, 140
+    click = {"id": "click1", "type": "keypointlabels", "from_name": "kp", "to_name": "image", "is_positive": True,
+             "original_width": 451, "original_height": 300,
+             "value": {"x": 100 * x / 451, "y": 100 * y / 300, "width": 0.5, "keypointlabels": ["a"]}}
+    answer = studio.call("POST", f"/api/ml/{ml['id']}/interactive-annotating",
+                         json={"task": task["id"], "context": {"result": [click]}})
+    [region] = answer["data"]["result"]
+    assert region["type"] == "brushlabels" and region["value"]["brushlabels"] == ["a"]
+    [(mask, _)] = decode_brush(label_studio_venv, tmp_path, [region])
+    [expected] = native(backend, "points", IMAGES[0], points_x=str(x), points_y=str(y), labels="1")
+    assert np.array_equal(mask, expected)
+
+
+def test_a_polygon_project_gets_polygons_in_percent(studio, backend):
+    project = studio.project("SAM 3 polygons", POLYGON, IMAGES[:1])
+    studio.connect(project, f"{backend}/label-studio", KEY)
+    [prediction] = studio.retrieve_predictions(project)
+    polygons = prediction["result"]
+    assert polygons and {r["type"] for r in polygons} == {"polygonlabels"}
+    for region in polygons:
+        points = np.array(region["value"]["points"])
+        assert region["value"]["polygonlabels"] == ["a"] and points.shape[0] >= 3
+        assert (points >= 0).all() and (points <= 100).all()
+
+
+def test_a_wrong_key_cannot_connect(studio, backend):
+    project = studio.project("SAM 3 wrong key", BRUSH, IMAGES[:1])
+    refused = studio.connect(project, f"{backend}/label-studio", "not-the-key", expect=400)
+    assert "authentication" in json.dumps(refused).lower()
