@@ -144,8 +144,8 @@ def video_run(engine, request):
 
 def interactive(engine):
     video = engine.interactive_video(ArrayFrames(moving_square_frames(4)))
-    asyncio.run(engine.video_interaction(video, "prompt", 1, 1, [[60, 60]], [1], None, frame=1))
-    asyncio.run(engine.video_interaction(video, "add_concept", 2, "cat", 0.0, 5, frame=2))
+    asyncio.run(engine.video_prompt(video, 1, 1, points=[[60, 60]], labels=[1]))
+    asyncio.run(engine.video_add_concept(video, 2, "cat", 0.0, 5))
 
 
 BF16, FP32 = {torch.bfloat16}, {torch.float32}
