@@ -32,7 +32,10 @@ def _parse_list(value: Any) -> Any:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON: {exc.msg}") from exc
-        return [item.strip() for item in text.split(",")]
+        try:  # "1,2" -> [1, 2]: numbers stay numbers, so strict JSON bodies take comma lists too
+            return json.loads(f"[{text}]")
+        except json.JSONDecodeError:
+            return [item.strip() for item in text.split(",")]
     return value
 
 
@@ -84,7 +87,10 @@ class PointFields(BaseModel):
 
 
 class TextParams(ParamsBase):
-    text: str | None = Field(None, max_length=10_000, description="What to find, e.g. 'person'.")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["texts"]},
+                                                           {"required": ["exemplar_boxes"]}]})
+
+    text: str | None = Field(None, json_schema_extra={"minLength": 1}, max_length=10_000, description="What to find, e.g. 'person'.")
     texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.")
     exemplar_boxes: list[list[float]] | None = Field(
         None, max_length=MAX_LIST, description="Boxes around examples: find every object like them."
@@ -99,8 +105,13 @@ class TextParams(ParamsBase):
 class BoxParams(ParamsBase, BoxFields, PointFields):
     """One object per box; optional points refine a single box."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["x1", "y1", "x2", "y2"]},
+                                                           {"required": ["boxes"]}]})
+
 
 class PointParams(ParamsBase, BoxFields, PointFields):
+    model_config = ConfigDict(json_schema_extra={"allOf": [{"required": ["points_x", "points_y"]}]})
+
     multimask_output: bool = Field(False, description="Return SAM's three candidate masks, best first.")
 
 
@@ -114,10 +125,16 @@ class AutoParamsModel(ParamsBase):
 
 
 class Base64Image(BaseModel):
-    image_base64: str = Field(..., description="Base64 image bytes; a data: URL prefix is accepted.")
+    # JSON bodies are strict: a boolean is true/false, an integer is not 1.0 or "1" (forms stay lenient: every
+    # form field is a string, so "true" / "1" are read as a form sends them).
+    model_config = ConfigDict(strict=True)
+
+    image_base64: str = Field(..., json_schema_extra={"minLength": 1}, description="Base64 image bytes; a data: URL prefix is accepted.")
 
 
 class UrlImage(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     image_url: str = Field(..., max_length=8192, description="http(s) URL of an image on a public host.")
 
 
