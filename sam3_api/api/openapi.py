@@ -79,6 +79,21 @@ LINKS = {  # operation creating a resource -> (status, parameter, response field
                                                      "delete_video_job")),
     "upload_video": ("201", "video_id", "video_id", ("get_video_source", "delete_video_upload")),
 }
+EXTRA_STATUSES = {  # statuses a route answers beyond what its shape implies
+    "annotation_predict": {403},  # image_path while SAM3_IMAGE_ROOT is unset
+    "roboflow_concept_segment": {404}, "roboflow_visual_segment": {404},  # an image_id not held
+    "roboflow_embed_image": {404},
+}
+NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+FORM_BOXES = {"type": "string", "pattern": rf"^\[\[{NUMBER}(,{NUMBER}){{3}}\](,\[{NUMBER}(,{NUMBER}){{3}}\])*\]$",
+              "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
+FORM_LISTS = {  # list fields of the video forms, which carry them as JSON text
+    "texts": {"type": "string", "pattern": r'^\[("[ -!#-\[\]-~]+")(,"[ -!#-\[\]-~]+")*\]$',  # printable ASCII but " and \
+              "description": 'Concepts as JSON, e.g. ["person"]'},
+    "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":[0-9]{{1,4}},"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
+                "description": 'Picked objects as JSON, e.g. [{"frame_index": 0, "box": [10, 20, 200, 180]}] '
+                               '(points and labels work too, as in the JSON body)'},
+}
 ENGINE_TAGS = ("segmentation", "video", "interactive video", "drop-in")
 
 
@@ -119,6 +134,7 @@ def document_contract(app, schema: dict) -> dict:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     _drop_form_nulls(components)
+    _document_video_forms(schema)
     return schema
 
 
@@ -130,7 +146,7 @@ def _error_statuses(path: str, operation: dict, keys_on: bool) -> set[int]:
         statuses |= {404, 422}
     if "requestBody" in operation and any(operation.get("tags", [""])[0].startswith(tag) for tag in ENGINE_TAGS):
         statuses |= {503}
-    statuses |= {429}
+    statuses |= EXTRA_STATUSES.get(operation.get("operationId"), set()) | {429}
     if keys_on:
         statuses |= {401}
     return statuses
@@ -171,3 +187,19 @@ def _drop_form_nulls(components: dict) -> None:
                 field.update(others[0])
                 if field.get("default", 0) is None:
                     del field["default"]
+            if field.get("items", {}).get("type") == "array":  # a list of boxes travels as JSON text
+                field.pop("items")
+                field.pop("maxItems", None)
+                field.update(FORM_BOXES)
+
+
+def _document_video_forms(schema: dict) -> None:
+    """The video routes read their multipart fields by hand: describe them from the models that validate them."""
+    from .video_schemas import VideoJobParams, VideoUploadParams
+
+    for path, model in (("/video/jobs", VideoJobParams), ("/video/uploads", VideoUploadParams)):
+        form = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        body = {"Body_form": json_body_schema(model)}
+        _drop_form_nulls(body)
+        fields = {name: FORM_LISTS.get(name, field) for name, field in body["Body_form"]["properties"].items()}
+        form["properties"] = {"video": form["properties"]["video"], **fields}

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..serving.defaults import MASK_THRESHOLD
 
 MAX_LIST = 10_000  # hard schema cap; the configurable SAM3_MAX_PROMPTS is checked by the engine
+BOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
 
 def _parse_list(value: Any) -> Any:
@@ -63,7 +64,8 @@ class BoxFields(BaseModel):
     y1: float | None = None
     x2: float | None = None
     y2: float | None = None
-    boxes: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x1, y1, x2, y2], ...]")
+    boxes: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x1, y1, x2, y2], ...]",
+                                            json_schema_extra={"items": BOX_SCHEMA})
 
     _box_lists = field_validator("boxes", mode="before")(classmethod(lambda cls, v: _parse_list(v)))
 
@@ -93,8 +95,8 @@ class TextParams(ParamsBase):
     text: str | None = Field(None, json_schema_extra={"minLength": 1}, max_length=10_000, description="What to find, e.g. 'person'.")
     texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.")
     exemplar_boxes: list[list[float]] | None = Field(
-        None, max_length=MAX_LIST, description="Boxes around examples: find every object like them."
-    )
+        None, max_length=MAX_LIST, description="Boxes around examples: find every object like them.",
+        json_schema_extra={"items": BOX_SCHEMA})
     exemplar_labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative.")
 
     _text_lists = field_validator("texts", "exemplar_boxes", "exemplar_labels", mode="before")(
