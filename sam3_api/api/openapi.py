@@ -133,8 +133,10 @@ def document_contract(app, schema: dict) -> dict:
             _add_links(operation)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
+    _flatten_forms(components)
     _drop_form_nulls(components)
     _document_video_forms(schema)
+    _nest_required_groups(schema)
     return schema
 
 
@@ -176,9 +178,7 @@ def _add_links(operation: dict) -> None:
 
 def _drop_form_nulls(components: dict) -> None:
     """A multipart form cannot send null (a field is sent or left out): `X | None` fields are documented as X."""
-    forms = [body for name, body in components.items() if name.startswith("Body_")]
-    forms += [components[part["$ref"].rsplit("/", 1)[1]] for body in forms for part in body.get("allOf", [])]
-    for body in forms:
+    for body in [body for name, body in components.items() if name.startswith("Body_")]:
         for field in body.get("properties", {}).values():
             variants = field.get("anyOf", [])
             others = [v for v in variants if v.get("type") != "null"]
@@ -203,3 +203,36 @@ def _document_video_forms(schema: dict) -> None:
         _drop_form_nulls(body)
         fields = {name: FORM_LISTS.get(name, field) for name, field in body["Body_form"]["properties"].items()}
         form["properties"] = {"video": form["properties"]["video"], **fields}
+
+
+def _flatten_forms(components: dict) -> None:
+    """A form model plus its file field (FastAPI: allOf [$ref Params] + {image}) as one object: generators
+    such as openapi-python-client keep only the $ref of such an allOf and lose the file."""
+    for name, body in components.items():
+        if not name.startswith("Body_"):
+            continue
+        for part in body.pop("allOf", []):
+            model = components[part["$ref"].rsplit("/", 1)[1]] if "$ref" in part else part
+            body["properties"] = {**model.get("properties", {}), **body.get("properties", {})}
+            body["required"] = [*model.get("required", []), *body.get("required", [])]
+            groups = [*model.get("allOf", []), *({g: model[g]} for g in ("anyOf", "oneOf") if g in model)]
+            if groups:
+                body.setdefault("allOf", []).extend(groups)
+        body["properties"] = {key: dict(value) for key, value in body.get("properties", {}).items()}
+        for field in body["properties"].values():
+            if field.get("contentMediaType") == "application/octet-stream":  # a file: 3.0's spelling too
+                field["format"] = "binary"
+
+
+def _nest_required_groups(node) -> None:
+    """{"properties", "anyOf": [{"required": ...}]} -> the same anyOf inside allOf: it means the same, and
+    client generators read a top-level anyOf as a union of untyped schemas (their body type becomes Any)."""
+    if isinstance(node, list):
+        for item in node:
+            _nest_required_groups(item)
+    elif isinstance(node, dict):
+        for group in ("anyOf", "oneOf"):
+            if "properties" in node and all(set(part) == {"required"} for part in node.get(group, [{}])):
+                node.setdefault("allOf", []).append({group: node.pop(group)})
+        for value in node.values():
+            _nest_required_groups(value)
