@@ -92,7 +92,8 @@ class TextParams(ParamsBase):
     model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["texts"]},
                                                            {"required": ["exemplar_boxes"]}]})
 
-    text: str | None = Field(None, json_schema_extra={"minLength": 1}, max_length=10_000, description="What to find, e.g. 'person'.")
+    text: str | None = Field(None, json_schema_extra={"minLength": 1},
+                             max_length=10_000, description="What to find, e.g. 'person'.")
     texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.")
     exemplar_boxes: list[list[float]] | None = Field(
         None, max_length=MAX_LIST, description="Boxes around examples: find every object like them.",
@@ -131,7 +132,8 @@ class Base64Image(BaseModel):
     # form field is a string, so "true" / "1" are read as a form sends them).
     model_config = ConfigDict(strict=True)
 
-    image_base64: str = Field(..., json_schema_extra={"minLength": 1}, description="Base64 image bytes; a data: URL prefix is accepted.")
+    image_base64: str = Field(..., json_schema_extra={"minLength": 1},
+                              description="Base64 image bytes; a data: URL prefix is accepted.")
 
 
 class UrlImage(BaseModel):
