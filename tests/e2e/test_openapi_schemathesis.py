@@ -39,6 +39,15 @@ KNOWN_GAPS = {
     ("POST /segment", "ST202"): "seed 001's repeated multipart `prompts` field: not yet analysed",
     ("POST /sam3/visual_segment", "ST201"): "1,001 prompts of 10,000 points each pass the body-size limit (413) "
                                             "before the schema's maxItems",
+    ("POST /segment/box", "ST202"): "an empty or inverted box ([0, 0, 0, 0]): x1 < x2 is a rule across fields",
+    ("POST /segment/text", "ST202"): "an empty or inverted exemplar box: x1 < x2 is a rule across fields",
+    ("POST /segment/points", "ST202"): "an empty points_x list is no form field at all: minItems not yet stated",
+    ("POST /segment", "ST201"): "a multipart value is always text: an object sent as `prompts` arrives as the "
+                                "text '{}', a valid prompt",
+    ("POST /segment/auto", "ST201"): "forms are lenient on purpose ('0' / '1' for booleans), which the form "
+                                     "schema does not yet say",
+    ("POST /segment/text", "ST201"): "forms also take boxes as '1,2,3,4' text, which the form schema's pattern "
+                                     "does not yet say",
     ("POST /segment/text/base64", "ST201"): "JSON list fields also take a comma-separated string ('cat,dog'), "
                                             "which the schema does not say",
 }
