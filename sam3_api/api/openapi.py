@@ -137,7 +137,18 @@ def document_contract(app, schema: dict) -> dict:
     _drop_form_nulls(components)
     _document_video_forms(schema)
     _nest_required_groups(schema)
+    _drop_unused(components, schema)
+    schema.setdefault("servers", [{"url": "/", "description": "This server"}])
     return schema
+
+
+def _drop_unused(components: dict, schema: dict) -> None:
+    """Form parameter models are written out into their forms (_flatten_forms): nothing points at them now."""
+    import json
+
+    for name in list(components):
+        if f'"#/components/schemas/{name}"' not in json.dumps(schema):
+            del components[name]
 
 
 def _error_statuses(path: str, operation: dict, keys_on: bool) -> set[int]:
