@@ -16,6 +16,7 @@ from fastapi.staticfiles import StaticFiles
 from . import __version__
 from .api.auth import install_auth
 from .api.errors import install_error_handlers
+from .api.openapi import install_contract, operation_id
 from .api.limits import BodySizeLimit, body_limit_for
 from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, run_shutdown_hooks
 from .api.ratelimit import enforce_rate_limit
@@ -50,10 +51,12 @@ def create_app(settings: Settings | None = None, engine: Sam3Engine | None = Non
     services = Services.build(settings, engine or Sam3Engine(settings))
     app = FastAPI(title="sam3-api", version=__version__, description=DESCRIPTION,
                   lifespan=_lifespan(services, owns_engine), dependencies=[Depends(enforce_rate_limit)],
+                  generate_unique_id_function=operation_id,
                   docs_url=None, redoc_url=None)  # api/routes/docs.py serves them without a CDN
     app.state.services = services
     # Innermost: the key check sees the body (seed 004's api_key) through the body-size limit.
     # /metrics is open unless SAM3_METRICS_REQUIRE_KEY (Prometheus usually scrapes without credentials).
+    install_contract(app)  # before install_auth, whose security scheme joins the finished document
     install_auth(app, settings.api_keys, extra_open=() if settings.metrics_require_key else ("/metrics",))
     # Added first so CORS (added last) is outermost: even a 413 carries CORS headers a browser can read.
     app.add_middleware(BodySizeLimit, max_bytes=body_limit_for(settings.max_upload_bytes),

@@ -19,6 +19,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from pydantic import ValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.routing import Match
 
 from ..errors import Sam3Error
 
@@ -111,7 +112,19 @@ async def _validation_error(request: Request, exc: RequestValidationError) -> JS
 
 async def _http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
     code = {404: "not_found", 405: "method_not_allowed", 413: "request_too_large"}.get(exc.status_code, "http_error")
-    return _render(request, exc.status_code, str(exc.detail), code, getattr(exc, "headers", None))
+    headers = getattr(exc, "headers", None)
+    if exc.status_code == 405:  # one path may be split over several routes: Allow names all of their methods
+        headers = {**(headers or {}), "Allow": ", ".join(allowed_methods(request.app, request.scope))}
+    return _render(request, exc.status_code, str(exc.detail), code, headers)
+
+
+HTTP_METHODS = ("GET", "HEAD", "POST", "PUT", "PATCH", "DELETE")
+
+
+def allowed_methods(app, scope) -> list[str]:
+    """Every method some route serves at this path (Starlette's 405 names only the first route's)."""
+    return [method for method in HTTP_METHODS
+            if any(route.matches({**scope, "method": method})[0] == Match.FULL for route in app.router.routes)]
 
 
 async def _unexpected_error(request: Request, exc: Exception) -> JSONResponse:

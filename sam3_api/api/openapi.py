@@ -35,3 +35,215 @@ def json_body_schema(model: type[BaseModel]) -> dict[str, Any]:
         return {**resolve(definitions[name], inside | {name}), **resolve(siblings, inside)}
 
     return resolve(schema, frozenset())
+
+
+# ---- The contract pass: one place that writes operation ids, error responses and links for every route ----
+
+ERROR_SCHEMAS = {  # each surface's error envelope, as its renderer (api/errors.py, compat/common.py) writes it
+    "native": ("ErrorResponse", {"type": "object", "required": ["detail", "status_code"], "properties": {
+        "detail": {"type": "string"}, "status_code": {"type": "integer"},
+        "code": {"anyOf": [{"type": "string"}, {"type": "null"}]}}}),
+    "sam3-service": ("DetailError", {"type": "object", "required": ["detail"],
+                                     "properties": {"detail": {"type": "string"}}}),
+    "runpod": ("RunpodError", {"type": "object", "required": ["error"], "properties": {"error": {"type": "string"}}}),
+    "roboflow": ("RoboflowError", {"type": "object", "required": ["message"],
+                                   "properties": {"message": {"type": "string"}}}),
+}
+ERROR_SCHEMAS["annotation-service"] = ERROR_SCHEMAS["sam3-service"]
+STATUS_TEXT = {400: ("The request was understood but cannot be served as sent", "invalid_request"),
+               401: ("A valid API key is required", "unauthorized"),
+               404: ("No such resource (or it belongs to another API key)", "not_found"),
+               409: ("The resource is not in a state that allows this", "conflict"),
+               413: ("The body is over the server's size limit", "request_too_large"),
+               422: ("The body or a parameter does not match the schema", "validation_error"),
+               429: ("Too many requests: wait Retry-After seconds", "rate_limited"),
+               503: ("The model is not ready, or the queue is full: retry later", "unavailable")}
+OPERATION_IDS = {  # "METHOD path" -> a name generated clients can use as a method name
+    "GET /": "root_health", "GET /health": "health", "GET /health/live": "live", "GET /health/ready": "ready",
+    "GET /metrics": "metrics",
+    "GET /video/jobs": "list_video_jobs", "POST /video/jobs": "create_video_job",
+    "GET /video/jobs/{job_id}": "get_video_job", "DELETE /video/jobs/{job_id}": "delete_video_job",
+    "GET /video/jobs/{job_id}/frames": "get_video_job_frames", "GET /video/jobs/{job_id}/events": "get_video_job_events",
+    "POST /video/jobs/{job_id}/cancel": "cancel_video_job", "GET /video/jobs/{job_id}/video.mp4": "get_video_job_video",
+    "POST /video/uploads": "upload_video", "GET /video/sources/{video_id}": "get_video_source",
+    "GET /video/sources/{video_id}/frames/{frame}.jpg": "get_video_source_frame",
+    "DELETE /video/uploads/{video_id}": "delete_video_upload",
+    "POST /segment": "sam3_service_segment", "GET /healthz": "sam3_service_healthz",
+    "POST /predict": "annotation_predict", "POST /predict_video": "annotation_predict_video",
+    "POST /predict_video_text": "annotation_predict_video_text",
+    "POST /sam3/concept_segment": "roboflow_concept_segment", "POST /sam3/visual_segment": "roboflow_visual_segment",
+    "POST /sam3/embed_image": "roboflow_embed_image",
+}
+LINKS = {  # operation creating a resource -> (status, parameter, response field, operations taking it)
+    "create_video_job": ("202", "job_id", "job_id", ("get_video_job", "get_video_job_frames", "cancel_video_job",
+                                                     "delete_video_job")),
+    "upload_video": ("201", "video_id", "video_id", ("get_video_source", "delete_video_upload")),
+}
+EXTRA_STATUSES = {  # statuses a route answers beyond what its shape implies
+    "annotation_predict": {403},  # image_path while SAM3_IMAGE_ROOT is unset
+    "roboflow_concept_segment": {404}, "roboflow_visual_segment": {404},  # an image_id not held
+    "roboflow_embed_image": {404},
+}
+NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+FORM_BOXES = {"type": "string", "pattern": rf"^\[\[{NUMBER}(,{NUMBER}){{3}}\](,\[{NUMBER}(,{NUMBER}){{3}}\])*\]$",
+              "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
+FORM_LISTS = {  # list fields of the video forms, which carry them as JSON text
+    "texts": {"type": "string", "pattern": r'^\[("[ -!#-\[\]-~]+")(,"[ -!#-\[\]-~]+")*\]$',  # printable ASCII but " and \
+              "description": 'Concepts as JSON, e.g. ["person"]'},
+    "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":[0-9]{{1,4}},"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
+                "description": 'Picked objects as JSON, e.g. [{"frame_index": 0, "box": [10, 20, 200, 180]}] '
+                               '(points and labels work too, as in the JSON body)'},
+}
+ENGINE_TAGS = ("segmentation", "video", "interactive video", "drop-in")
+
+
+def operation_id(route) -> str:
+    """FastAPI's generate_unique_id_function: the table's readable id, else the endpoint's name."""
+    for method in sorted(route.methods):
+        if (name := OPERATION_IDS.get(f"{method} {route.path_format}")):
+            return name
+    return route.name
+
+
+def install_contract(app) -> None:
+    """Wrap app.openapi so the document gets every route's error statuses, in its surface's envelope, and links."""
+    build_schema = app.openapi
+
+    def openapi() -> dict:
+        if app.openapi_schema is None:
+            document_contract(app, build_schema())
+        return app.openapi_schema
+
+    app.openapi = openapi
+
+
+def document_contract(app, schema: dict) -> dict:
+    from .errors import surface_for  # here, not at import: errors.py is imported by much of the app
+
+    keys_on = bool(app.state.services.settings.api_keys)
+    components = schema.setdefault("components", {}).setdefault("schemas", {})
+    for path, operations in schema.get("paths", {}).items():
+        surface = surface_for(app, path).name
+        name, envelope = ERROR_SCHEMAS.get(surface, ERROR_SCHEMAS["native"])
+        components[name] = envelope
+        for operation in operations.values():
+            statuses = _error_statuses(path, operation, keys_on)
+            for status in statuses:
+                operation["responses"][str(status)] = _error_response(app, path, status, name)
+            _add_links(operation)
+    for unused in ("HTTPValidationError", "ValidationError"):
+        components.pop(unused, None)
+    _flatten_forms(components)
+    _drop_form_nulls(components)
+    _document_video_forms(schema)
+    _nest_required_groups(schema)
+    _drop_unused(components, schema)
+    schema.setdefault("servers", [{"url": "/", "description": "This server"}])
+    return schema
+
+
+def _drop_unused(components: dict, schema: dict) -> None:
+    """Form parameter models are written out into their forms (_flatten_forms): nothing points at them now."""
+    import json
+
+    for name in list(components):
+        if f'"#/components/schemas/{name}"' not in json.dumps(schema):
+            del components[name]
+
+
+def _error_statuses(path: str, operation: dict, keys_on: bool) -> set[int]:
+    statuses = {int(code) for code in operation["responses"] if code.isdigit() and int(code) >= 400}
+    if "requestBody" in operation:
+        statuses |= {400, 413, 422}
+    if "{" in path:
+        statuses |= {404, 422}
+    if "requestBody" in operation and any(operation.get("tags", [""])[0].startswith(tag) for tag in ENGINE_TAGS):
+        statuses |= {503}
+    statuses |= EXTRA_STATUSES.get(operation.get("operationId"), set()) | {429}
+    if keys_on:
+        statuses |= {401}
+    return statuses
+
+
+def _error_response(app, path: str, status: int, schema_name: str) -> dict:
+    """The status's response: the surface's envelope, with an example its own renderer wrote."""
+    import json
+
+    from .errors import surface_for
+
+    description, code = STATUS_TEXT.get(status, ("Error", "error"))
+    example = json.loads(surface_for(app, path).render_error(status, description, code, None).body)
+    return {"description": description, "content": {"application/json": {
+        "schema": {"$ref": f"#/components/schemas/{schema_name}"}, "example": example}}}
+
+
+def _add_links(operation: dict) -> None:
+    if operation.get("operationId") not in LINKS:
+        return
+    status, parameter, field, targets = LINKS[operation["operationId"]]
+    response = operation["responses"].get(status)
+    if response is not None:
+        response["links"] = {target: {"operationId": target, "parameters": {parameter: f"$response.body#/{field}"}}
+                             for target in targets}
+
+
+def _drop_form_nulls(components: dict) -> None:
+    """A multipart form cannot send null (a field is sent or left out): `X | None` fields are documented as X."""
+    for body in [body for name, body in components.items() if name.startswith("Body_")]:
+        for field in body.get("properties", {}).values():
+            variants = field.get("anyOf", [])
+            others = [v for v in variants if v.get("type") != "null"]
+            if variants and len(others) == 1 and len(others) < len(variants):
+                del field["anyOf"]
+                field.update(others[0])
+                if field.get("default", 0) is None:
+                    del field["default"]
+            if field.get("items", {}).get("type") == "array":  # a list of boxes travels as JSON text
+                field.pop("items")
+                field.pop("maxItems", None)
+                field.update(FORM_BOXES)
+
+
+def _document_video_forms(schema: dict) -> None:
+    """The video routes read their multipart fields by hand: describe them from the models that validate them."""
+    from .video_schemas import VideoJobParams, VideoUploadParams
+
+    for path, model in (("/video/jobs", VideoJobParams), ("/video/uploads", VideoUploadParams)):
+        form = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+        body = {"Body_form": json_body_schema(model)}
+        _drop_form_nulls(body)
+        fields = {name: FORM_LISTS.get(name, field) for name, field in body["Body_form"]["properties"].items()}
+        form["properties"] = {"video": form["properties"]["video"], **fields}
+
+
+def _flatten_forms(components: dict) -> None:
+    """A form model plus its file field (FastAPI: allOf [$ref Params] + {image}) as one object: generators
+    such as openapi-python-client keep only the $ref of such an allOf and lose the file."""
+    for name, body in components.items():
+        if not name.startswith("Body_"):
+            continue
+        for part in body.pop("allOf", []):
+            model = components[part["$ref"].rsplit("/", 1)[1]] if "$ref" in part else part
+            body["properties"] = {**model.get("properties", {}), **body.get("properties", {})}
+            body["required"] = [*model.get("required", []), *body.get("required", [])]
+            groups = [*model.get("allOf", []), *({g: model[g]} for g in ("anyOf", "oneOf") if g in model)]
+            if groups:
+                body.setdefault("allOf", []).extend(groups)
+        body["properties"] = {key: dict(value) for key, value in body.get("properties", {}).items()}
+        for field in body["properties"].values():
+            if field.get("contentMediaType") == "application/octet-stream":  # a file: 3.0's spelling too
+                field["format"] = "binary"
+
+
+def _nest_required_groups(node) -> None:
+    """{"properties", "anyOf": [{"required": ...}]} -> the same anyOf inside allOf: it means the same, and
+    client generators read a top-level anyOf as a union of untyped schemas (their body type becomes Any)."""
+    if isinstance(node, list):
+        for item in node:
+            _nest_required_groups(item)
+    elif isinstance(node, dict):
+        for group in ("anyOf", "oneOf"):
+            if "properties" in node and all(set(part) == {"required"} for part in node.get(group, [{}])):
+                node.setdefault("allOf", []).append({group: node.pop(group)})
+        for value in node.values():
+            _nest_required_groups(value)

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator
 from ..serving.defaults import MASK_THRESHOLD
 
 MAX_LIST = 10_000  # hard schema cap; the configurable SAM3_MAX_PROMPTS is checked by the engine
+BOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
 
 def _parse_list(value: Any) -> Any:
@@ -32,7 +33,10 @@ def _parse_list(value: Any) -> Any:
                 return json.loads(text)
             except json.JSONDecodeError as exc:
                 raise ValueError(f"not valid JSON: {exc.msg}") from exc
-        return [item.strip() for item in text.split(",")]
+        try:  # "1,2" -> [1, 2]: numbers stay numbers, so strict JSON bodies take comma lists too
+            return json.loads(f"[{text}]")
+        except json.JSONDecodeError:
+            return [item.strip() for item in text.split(",")]
     return value
 
 
@@ -60,7 +64,8 @@ class BoxFields(BaseModel):
     y1: float | None = None
     x2: float | None = None
     y2: float | None = None
-    boxes: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x1, y1, x2, y2], ...]")
+    boxes: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x1, y1, x2, y2], ...]",
+                                            json_schema_extra={"items": BOX_SCHEMA})
 
     _box_lists = field_validator("boxes", mode="before")(classmethod(lambda cls, v: _parse_list(v)))
 
@@ -84,11 +89,15 @@ class PointFields(BaseModel):
 
 
 class TextParams(ParamsBase):
-    text: str | None = Field(None, max_length=10_000, description="What to find, e.g. 'person'.")
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["text"]}, {"required": ["texts"]},
+                                                           {"required": ["exemplar_boxes"]}]})
+
+    text: str | None = Field(None, json_schema_extra={"minLength": 1},
+                             max_length=10_000, description="What to find, e.g. 'person'.")
     texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.")
     exemplar_boxes: list[list[float]] | None = Field(
-        None, max_length=MAX_LIST, description="Boxes around examples: find every object like them."
-    )
+        None, max_length=MAX_LIST, description="Boxes around examples: find every object like them.",
+        json_schema_extra={"items": BOX_SCHEMA})
     exemplar_labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative.")
 
     _text_lists = field_validator("texts", "exemplar_boxes", "exemplar_labels", mode="before")(
@@ -99,8 +108,13 @@ class TextParams(ParamsBase):
 class BoxParams(ParamsBase, BoxFields, PointFields):
     """One object per box; optional points refine a single box."""
 
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["x1", "y1", "x2", "y2"]},
+                                                           {"required": ["boxes"]}]})
+
 
 class PointParams(ParamsBase, BoxFields, PointFields):
+    model_config = ConfigDict(json_schema_extra={"allOf": [{"required": ["points_x", "points_y"]}]})
+
     multimask_output: bool = Field(False, description="Return SAM's three candidate masks, best first.")
 
 
@@ -114,10 +128,17 @@ class AutoParamsModel(ParamsBase):
 
 
 class Base64Image(BaseModel):
-    image_base64: str = Field(..., description="Base64 image bytes; a data: URL prefix is accepted.")
+    # JSON bodies are strict: a boolean is true/false, an integer is not 1.0 or "1" (forms stay lenient: every
+    # form field is a string, so "true" / "1" are read as a form sends them).
+    model_config = ConfigDict(strict=True)
+
+    image_base64: str = Field(..., json_schema_extra={"minLength": 1},
+                              description="Base64 image bytes; a data: URL prefix is accepted.")
 
 
 class UrlImage(BaseModel):
+    model_config = ConfigDict(strict=True)
+
     image_url: str = Field(..., max_length=8192, description="http(s) URL of an image on a public host.")
 
 

@@ -62,7 +62,10 @@ class VideoJobParams(BaseModel):
 
 
 class VideoJobJson(VideoJobParams):
-    video_base64: str | None = Field(None, description="The video file, base64 (a data: URL prefix is accepted).")
+    model_config = ConfigDict(json_schema_extra={"oneOf": [{"required": ["video_base64"]}, {"required": ["video_url"]}]})
+
+    video_base64: str | None = Field(None, json_schema_extra={"minLength": 1},
+                                     description="The video file, base64 (a data: URL prefix is accepted).")
     video_url: str | None = Field(None, max_length=8192, description="http(s) URL of the video on a public host.")
 
 
@@ -99,7 +102,8 @@ class VideoUploadParams(BaseModel):
 
 
 class VideoUploadJson(VideoUploadParams):
-    video_base64: str | None = Field(None, description="The video file, base64 (a data: URL prefix is accepted).")
+    video_base64: str | None = Field(None, json_schema_extra={"minLength": 1},
+                                     description="The video file, base64 (a data: URL prefix is accepted).")
     video_url: str | None = Field(None, max_length=8192, description="http(s) URL of the video on a public host.")
 
 

@@ -77,10 +77,13 @@ class TextPrompt(BaseModel):
 
 
 class AnnotationRequest(BaseModel):
-    model_config = ConfigDict(allow_inf_nan=False)
+    model_config = ConfigDict(allow_inf_nan=False, json_schema_extra={
+        "anyOf": [{"required": ["image_base64"]}, {"required": ["image_path"]}]})
 
-    image_base64: str | None = Field(None, description="Base64 image; a data: URL prefix is accepted")
-    image_path: str | None = Field(None, max_length=4096, description="A file below SAM3_IMAGE_ROOT")
+    image_base64: str | None = Field(None, json_schema_extra={"minLength": 1},
+                                     description="Base64 image; a data: URL prefix is accepted")
+    image_path: str | None = Field(None, json_schema_extra={"minLength": 1},
+                                   max_length=4096, description="A file below SAM3_IMAGE_ROOT")
     boxes: list[BoxPrompt] | None = Field(None, max_length=MAX_LIST)
     texts: list[TextPrompt] | None = Field(None, max_length=MAX_LIST)
     confidence_threshold: float = Field(SCORE_THRESHOLD, ge=0.0, le=1.0,
@@ -131,13 +134,17 @@ def _masks(found: Segmentation, label: str) -> list[MaskResult]:
 class VideoBoxRequest(BaseModel):
     model_config = ConfigDict(allow_inf_nan=False)
 
-    video_base64: str = Field(..., description="The video file, base64 (a data: URL prefix is accepted)")
-    boxes: list[BoxPrompt] = Field(..., max_length=MAX_LIST, description="Objects to track, boxed on frame 0")
+    video_base64: str = Field(..., json_schema_extra={"minLength": 1},
+                              description="The video file, base64 (a data: URL prefix is accepted)")
+    boxes: list[BoxPrompt] = Field(..., max_length=MAX_LIST, json_schema_extra={"minItems": 1},
+                                   description="Objects to track, boxed on frame 0")
 
 
 class VideoTextRequest(BaseModel):
-    video_base64: str = Field(..., description="The video file, base64 (a data: URL prefix is accepted)")
-    text_prompt: str = Field(..., max_length=10_000, description="What to find and track, e.g. 'a running dog'")
+    video_base64: str = Field(..., json_schema_extra={"minLength": 1},
+                              description="The video file, base64 (a data: URL prefix is accepted)")
+    text_prompt: str = Field(..., json_schema_extra={"minLength": 1},
+                             max_length=10_000, description="What to find and track, e.g. 'a running dog'")
 
 
 def _body_schema(model: type[BaseModel]) -> dict:

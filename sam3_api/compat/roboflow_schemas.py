@@ -12,6 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, field_validator, model_valida
 
 from ..api.schemas import MAX_LIST
 
+MAX_VISUAL_PROMPTS = 1000  # each is one prediction; more would pass the body-size limit before the schema
 MAX_CONCEPT_PROMPTS = 16  # the hosted API's SAM3_MAX_PROMPT_BATCH_SIZE: part of its wire contract
 ACCEPTED_IMAGE_TYPES = ("base64", "url")
 
@@ -28,6 +29,8 @@ class ImageInput(_Model):
 
 
 class RequestBase(_Model):
+    model_config = ConfigDict(json_schema_extra={"anyOf": [{"required": ["image"]}, {"required": ["image_id"]}]})
+
     image: ImageInput | None = Field(None, description="The image; optional when image_id names one sent before")
     image_id: str | None = Field(None, min_length=1, max_length=256,
                                  description="Name the image for later requests (scoped to your API key)")
@@ -104,7 +107,12 @@ class VisualPrompt(_Model):
 
 
 class VisualSegmentRequest(RequestBase):
-    prompts: list[VisualPrompt] = Field(default_factory=list, max_length=MAX_LIST)
+    # Documented as required (minItems 1); an absent or empty list is refused by the route with its own hint.
+    model_config = ConfigDict(json_schema_extra={"anyOf": RequestBase.model_config["json_schema_extra"]["anyOf"],
+                                                 "required": ["prompts"]})
+
+    prompts: list[VisualPrompt] = Field(default_factory=list, max_length=MAX_VISUAL_PROMPTS,
+                                        json_schema_extra={"minItems": 1})
     multimask_output: bool = True
     format: Literal["json", "polygon", "rle"] | None = "json"
 

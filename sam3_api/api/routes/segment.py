@@ -107,12 +107,12 @@ def _register(kind: str, params_model: type, runner: Runner, summary: str, examp
                        body: Annotated[url_model, Body(openapi_examples=url_example(example))]):
         return await runner(engine, await image_from_url(body.image_url, settings), body)
 
-    for path, endpoint, mode in ((f"/segment/{kind}", upload, "file upload"),
-                                 (f"/segment/{kind}/base64", from_base64, "base64 JSON"),
-                                 (f"/segment/{kind}/url", from_url, "image URL")):
+    for path, endpoint, mode, suffix in ((f"/segment/{kind}", upload, "file upload", "upload"),
+                                         (f"/segment/{kind}/base64", from_base64, "base64 JSON", "base64"),
+                                         (f"/segment/{kind}/url", from_url, "image URL", "url")):
         endpoint.__doc__ = f"{summary} ({mode})."
         router.add_api_route(path, endpoint, methods=["POST"], summary=f"{summary} ({mode})",
-                             operation_id=f"segment_{kind}_{mode.split()[0].lower()}", **common)
+                             operation_id=f"segment_{kind}_{suffix}", **common)
 
 
 _register("text", TextParams, run_text, "Every instance of a concept", {"text": "cat"})

@@ -1,0 +1,96 @@
+"""schemathesis, every check and every phase (stateful included), against the real dev-tiny server.
+
+The server and schemathesis run together in a network namespace of their own (`unshare -n`, loopback
+only), so no URL the fuzzer makes up can reach another host. The run is bounded (--max-examples 2, a fixed
+seed) to fit CI; its JUnit report is read back and must hold no failure and no 5xx. The deliberate
+exceptions live in tests/e2e/schemathesis.toml and are listed with their reasons in README.md.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shlex
+import shutil
+import subprocess
+import sys
+import xml.etree.ElementTree as ElementTree
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import CACHE_DIR, REPO
+
+pytestmark = pytest.mark.e2e
+PORT = 18817
+SEED = 17
+ST = Path(sys.executable).with_name("st")
+RUN_LIMIT_S = 600
+# Failures still open, each (operation, schemathesis code) with why; README.md lists them too. Anything else,
+# and any 5xx, fails the test. ST201: invalid data accepted; ST202: valid data refused.
+KNOWN_GAPS = {
+    ("POST /sam3/concept_segment", "ST202"): "box_labels must have one label per box: equal lengths are not "
+                                             "expressible in JSON Schema",
+    ("POST /segment/points/base64", "ST202"): "points refine exactly one box: a rule across two fields",
+    ("POST /video/jobs", "ST202"): "end_frame must be >= start_frame: a rule across two fields",
+    ("POST /video/uploads", "ST202"): "end_frame must be >= start_frame: a rule across two fields",
+    ("POST /segment/box/base64", "ST202"): "more boxes than SAM3_MAX_PROMPTS (a server setting; the schema "
+                                           "caps lists at 10,000)",
+    ("POST /segment", "ST202"): "seed 001's repeated multipart `prompts` field: not yet analysed",
+    ("POST /sam3/visual_segment", "ST201"): "1,001 prompts of 10,000 points each pass the body-size limit (413) "
+                                            "before the schema's maxItems",
+    ("POST /segment/box", "ST202"): "an empty or inverted box ([0, 0, 0, 0]): x1 < x2 is a rule across fields",
+    ("POST /segment/text", "ST202"): "an empty or inverted exemplar box: x1 < x2 is a rule across fields",
+    ("POST /segment/points", "ST202"): "an empty points_x list is no form field at all: minItems not yet stated",
+    ("POST /segment", "ST201"): "a multipart value is always text: an object sent as `prompts` arrives as the "
+                                "text '{}', a valid prompt",
+    ("POST /segment/auto", "ST201"): "forms are lenient on purpose ('0' / '1' for booleans), which the form "
+                                     "schema does not yet say",
+    ("POST /segment/text", "ST201"): "forms also take boxes as '1,2,3,4' text, which the form schema's pattern "
+                                     "does not yet say",
+    ("POST /segment/text/base64", "ST201"): "JSON list fields also take a comma-separated string ('cat,dog'), "
+                                            "which the schema does not say",
+}
+
+
+def _in_own_network(script: str) -> list[str]:
+    """`unshare -n` as root (CI); elsewhere a user namespace gives the same private network (`-r`)."""
+    flags = "-n" if os.geteuid() == 0 else "-rn"
+    return ["unshare", flags, "bash", "-c", "ip link set lo up && " + script]
+
+
+def _script(workdir: Path) -> str:
+    env = (f"SAM3_MODEL=dev-tiny SAM3_CACHE_DIR={shlex.quote(str(CACHE_DIR))} "
+           f"SAM3_DATA_DIR={shlex.quote(str(workdir / 'data'))}")
+    base = f"http://127.0.0.1:{PORT}"
+    server = (f"(cd {shlex.quote(str(REPO))} && {env} exec {shlex.quote(sys.executable)} -m uvicorn app:app "
+              f"--host 127.0.0.1 --port {PORT} --log-level warning) > server.log 2>&1 & SERVER=$!")
+    ready = (f"for i in $(seq 1 240); do curl -sf {base}/health/ready >/dev/null && break; sleep 0.5; done")
+    fuzz = (f"{shlex.quote(str(ST))} run {base}/openapi.json --checks all --max-examples 2 --seed {SEED} "
+            f"--workers 1 --request-timeout 120 --report junit --report-junit-path junit.xml "
+            f"--no-color > st.out 2>&1; echo $? > st.rc")
+    return f"{server}; {ready}; {fuzz}; kill $SERVER; wait $SERVER || true"
+
+
+def _failures(junit: Path) -> dict[tuple[str, str], str]:
+    """(operation, schemathesis code, e.g. ST202) -> the report's text, for every failure in the report."""
+    failed = {}
+    for case in ElementTree.parse(junit).getroot().iter("testcase"):
+        for problem in [*case.iter("failure"), *case.iter("error")]:
+            text = (problem.get("message") or "") + "\n" + (problem.text or "")
+            for code in set(re.findall(r"\b(ST\d{3}|E\d{3})\b", text)) or {"error"}:
+                failed[(case.get("name", "?"), code)] = text
+    return failed
+
+
+@pytest.mark.skipif(shutil.which("unshare") is None, reason="needs unshare (util-linux) for a private network")
+def test_schemathesis_finds_no_failure_and_no_server_error(tmp_path):
+    shutil.copy(REPO / "tests" / "e2e" / "schemathesis.toml", tmp_path / "schemathesis.toml")
+    subprocess.run(_in_own_network(_script(tmp_path)), cwd=tmp_path, timeout=RUN_LIMIT_S, check=True)
+    output = (tmp_path / "st.out").read_text()
+    assert (tmp_path / "junit.xml").exists(), f"schemathesis wrote no report:\n{output[-4000:]}"
+    failed = _failures(tmp_path / "junit.xml")
+    new = {key: text for key, text in failed.items() if key not in KNOWN_GAPS}
+    assert not new, "\n\n".join(f"{key}: {text[:1500]}" for key, text in new.items())
+    assert "Server error" not in output and "ST100" not in output, output[-4000:]  # no 5xx anywhere
+    assert "Test cases:" in output, output[-4000:]  # the run got to its summary
