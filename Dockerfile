@@ -13,7 +13,6 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
     PORT=8000
@@ -34,9 +33,11 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not re-download torch.
+# Dependencies first, so code changes do not re-download torch. pip's wheel cache is a build cache mount
+# (BuildKit, podman/buildah): a changed requirements.txt re-downloads only what changed, and the cache never
+# lands in the image.
 COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt
 
 COPY app.py ./
 COPY sam3_api/ ./sam3_api/
