@@ -38,5 +38,5 @@ def cleanup(engine: Engine):
     before = len(engine.started)
     yield engine
     for name in engine.started[before:]:
-        engine("rm", "-f", "-t", "0", name, check=False)
+        engine.remove(name)
     del engine.started[before:]

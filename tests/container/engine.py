@@ -97,13 +97,14 @@ class Engine:
     def image_size(self, tag: str) -> int:
         return int(self("image", "inspect", tag, "--format", "{{.Size}}").stdout.strip())
 
-    def start(self, name: str, image: str, port: int, env: dict[str, str], *extra: str) -> str:
+    def start(self, name: str, image: str, port: int, env: dict[str, str], *options: str,
+              command: tuple[str, ...] = ()) -> str:
         """`run -d` with 127.0.0.1:port published to the container's PORT; remembered for cleanup."""
         args = ["run", "-d", "--name", name, "-p", f"127.0.0.1:{port}:{env.get('PORT', '8000')}"]
         for key, value in env.items():
             args += ["-e", f"{key}={value}"]
         self.started.append(name)
-        self(*args, *extra, image)
+        self(*args, *options, image, *command)
         return name
 
     def inspect(self, name: str) -> dict:
@@ -135,9 +136,13 @@ class Engine:
         command = test[1:] if test[0] == "CMD" else ["sh", "-c", test[1]]
         return self("exec", name, *command, check=False, timeout=60)
 
+    def remove(self, name: str) -> None:
+        """Force-remove a container and its anonymous volumes (the image declares VOLUME /data)."""
+        self("rm", "-f", "-v", *(["-t", "0"] if self.is_podman else []), name, check=False)
+
     def remove_started(self) -> None:
         for name in reversed(self.started):
-            self("rm", "-f", "-t", "0", name, check=False)
+            self.remove(name)
         self.started.clear()
 
 

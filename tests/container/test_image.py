@@ -36,7 +36,7 @@ def server(engine, image, tmp_path_factory):
         engine.wait_ready(name, base)
         yield {"name": name, "url": base, "data": data}
     finally:
-        engine("rm", "-f", "-t", "0", name, check=False)
+        engine.remove(name)
 
 
 def segment(base: str, kind: str, **fields) -> dict:
