@@ -1,8 +1,11 @@
 # sam3-api: FastAPI server for SAM 3, CUDA-capable.
 #
-#   docker build -t sam3-api .
+#   docker build -t sam3-api .                    (podman: podman build --format docker, or the HEALTHCHECK is lost)
 #   docker run --gpus all -p 8000:8000 -e HF_TOKEN -v sam3-data:/data sam3-api
-#   (or: docker compose up --build)
+#   (or: docker compose up --build; without an NVIDIA GPU:
+#    docker compose -f docker-compose.yml -f docker-compose.cpu.yml up --build)
+#   A bind mount instead of the volume: the host directory must belong to uid 10001 (sudo chown -R 10001:10001
+#   ./data); otherwise the server exits at start with a message that says so (sam3_api/writable_dirs.py).
 #
 # Base image: python:3.11-slim(-bookworm), not nvidia/cuda. torch 2.14.1 from PyPI is a CUDA 13.0 build that brings its
 # own CUDA runtime, cuBLAS, cuDNN, NCCL ... as nvidia-* / cuda-toolkit wheels in site-packages, so a CUDA base
