@@ -78,7 +78,7 @@ def test_cpu_compose_comes_up_healthy_on_the_configured_port(engine, image, comp
         name = names[0]
         engine.wait_ready(name, f"http://127.0.0.1:{port}")
         state = engine.inspect(name)
-        assert f"PORT=8123" in state["Config"]["Env"]
+        assert "PORT=8123" in state["Config"]["Env"]
         done = engine.run_healthcheck(name)
         assert done.returncode == 0, done.stdout + done.stderr
         if engine.is_podman:
