@@ -1,8 +1,11 @@
 # sam3-api: FastAPI server for SAM 3, CUDA-capable.
 #
-#   docker build -t sam3-api .
+#   docker build -t sam3-api .                    (podman: podman build --format docker, or the HEALTHCHECK is lost)
 #   docker run --gpus all -p 8000:8000 -e HF_TOKEN -v sam3-data:/data sam3-api
-#   (or: docker compose up --build)
+#   (or: docker compose up --build; without an NVIDIA GPU:
+#    docker compose -f docker-compose.yml -f docker-compose.cpu.yml up --build)
+#   A bind mount instead of the volume: the host directory must belong to uid 10001 (sudo chown -R 10001:10001
+#   ./data); otherwise the server exits at start with a message that says so (sam3_api/writable_dirs.py).
 #
 # Base image: python:3.11-slim(-bookworm), not nvidia/cuda. torch 2.14.1 from PyPI is a CUDA 13.0 build that brings its
 # own CUDA runtime, cuBLAS, cuDNN, NCCL ... as nvidia-* / cuda-toolkit wheels in site-packages, so a CUDA base
@@ -13,7 +16,6 @@ FROM python:3.11-slim-bookworm
 
 ENV PYTHONDONTWRITEBYTECODE=1 \
     PYTHONUNBUFFERED=1 \
-    PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1 \
     HOST=0.0.0.0 \
     PORT=8000
@@ -34,9 +36,11 @@ RUN groupadd --system --gid 10001 app \
 
 WORKDIR /app
 
-# Dependencies first, so code changes do not re-download torch.
+# Dependencies first, so code changes do not re-download torch. pip's wheel cache is a build cache mount
+# (BuildKit, podman/buildah): a changed requirements.txt re-downloads only what changed, and the cache never
+# lands in the image.
 COPY requirements.txt ./
-RUN pip install --no-cache-dir -r requirements.txt
+RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt
 
 COPY app.py ./
 COPY sam3_api/ ./sam3_api/
