@@ -102,6 +102,8 @@ def operation_id(route) -> str:
     for method in sorted(route.methods):
         if (name := OPERATION_IDS.get(f"{method} {route.path_format}")):
             return name
+    if route.path_format.startswith("/label-studio/"):  # its /health must not clash with the native one
+        return f"label_studio_{route.name}"
     return route.name
 
 
