@@ -18,7 +18,7 @@ from sam3_api.engine.precision import Precision, resolve
 from sam3_api.engine.types import AutoParams
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
 from sam3_api.main import create_app
-from tests.conftest import dev_settings, random_image
+from tests.conftest import dev_settings, limits, random_image
 from tests.video_reference import moving_square_frames
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -116,7 +116,7 @@ def test_exemplar_boxes_work_under_bf16_on_cpu(bf16_engine):
     """transformers' own Sam3Model raises under CPU bf16 autocast with exemplar boxes (torchvision's roi_align);
     the engine runs that head in fp32 from the bf16 cache instead."""
     [found] = asyncio.run(bf16_engine.segment_text(random_image(90, 130, seed=6), [None],
-                                                   exemplar_boxes=[[10, 10, 80, 60]], confidence_threshold=0.0))
+                                                   exemplar_boxes=[[10, 10, 80, 60]], thresholds=limits()))
     assert found.num_masks > 0
 
 
@@ -152,9 +152,9 @@ BF16, FP32 = {torch.bfloat16}, {torch.float32}
 ONE_BOX = VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])
 # Under bf16: {part: dtype}. The image prompt decoder runs in fp32 on purpose (Precision.decoder_autocast).
 PATHS = {
-    "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"])), {"vit": BF16, "mask decoder": set()}),
-    "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]])), {"vit": BF16, "mask decoder": FP32}),
-    "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1])),
+    "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"], thresholds=limits())), {"vit": BF16, "mask decoder": set()}),
+    "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]], thresholds=limits())), {"vit": BF16, "mask decoder": FP32}),
+    "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1], thresholds=limits())),
                {"vit": BF16, "mask decoder": FP32}),
     "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
                   {"vit": BF16, "mask decoder": FP32}),
