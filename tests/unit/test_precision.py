@@ -152,8 +152,10 @@ BF16, FP32 = {torch.bfloat16}, {torch.float32}
 ONE_BOX = VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])
 # Under bf16: {part: dtype}. The image prompt decoder runs in fp32 on purpose (Precision.decoder_autocast).
 PATHS = {
-    "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"], thresholds=limits())), {"vit": BF16, "mask decoder": set()}),
-    "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]], thresholds=limits())), {"vit": BF16, "mask decoder": FP32}),
+    "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"], thresholds=limits())),
+             {"vit": BF16, "mask decoder": set()}),
+    "box": (lambda e, img: asyncio.run(e.segment_boxes(img, [[10, 10, 80, 60]], thresholds=limits())),
+            {"vit": BF16, "mask decoder": FP32}),
     "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1], thresholds=limits())),
                {"vit": BF16, "mask decoder": FP32}),
     "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
