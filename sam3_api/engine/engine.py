@@ -1,9 +1,8 @@
 """Sam3Engine: the one object every surface (REST, WebSocket, adapters) uses to reach the model.
 
-It owns the model lifecycle (loading / ready / failed, reported truthfully), the model worker thread and the
-image-embedding cache. Public methods are async: they validate the prompt, then await a job on the model
-thread. Thresholds are arguments of each call and never stored, so one request cannot change the next.
-"""
+It owns the model lifecycle (loading / ready / failed, reported truthfully), the model thread and the embedding
+cache. Public methods are async: they validate the prompt, then await a job on the model thread. Thresholds
+are arguments of each call and never stored, so one request cannot change the next."""
 
 from __future__ import annotations
 
@@ -29,10 +28,10 @@ from .worker import ModelWorker, Priority
 # Prompt kinds that take milliseconds once the image's embedding is cached: they go ahead of heavy work.
 INTERACTIVE_KINDS = {"box", "points", "embed"}
 # What the engine reads of its settings: an app sharing an engine must agree on these (api/services.py).
-SETTINGS_READ = ("model", "device", "cache_dir", "hf_token", "torch_num_threads", "load_retries", "load_retry_backoff_s",
-                 "log_format", "max_queue", "priority_burst", "request_timeout_s", "embedding_cache_entries",
-                 "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks", "video_max_objects",
-                 "precision")
+SETTINGS_READ = ("model", "device", "precision", "cache_dir", "hf_token", "torch_num_threads", "load_retries",
+                 "load_retry_backoff_s", "log_format", "max_queue", "priority_burst", "request_timeout_s",
+                 "embedding_cache_entries", "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks",
+                 "video_max_objects")
 log = logging.getLogger(__name__)
 # Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
 # middleware installs a list and _run appends to it on the event loop, once the job's result is back (the
