@@ -33,9 +33,8 @@ SETTINGS_READ = ("model", "device", "precision", "cache_dir", "hf_token", "torch
                  "embedding_cache_entries", "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks",
                  "video_max_objects")
 log = logging.getLogger(__name__)
-# Embedding-cache outcomes (True = hit) of the current request, for the X-Sam3-Cache header: the API's
-# middleware installs a list and _run appends to it on the event loop, once the job's result is back (the
-# model thread runs each job in a copy of the caller's context, worker.py, but reports through the result).
+# Embedding-cache outcomes (True = hit) of the current request, for X-Sam3-Cache: the API's middleware installs
+# a list; _run appends to it on the event loop once the job's result is back (the model thread reports there).
 CACHE_OUTCOMES: ContextVar[list[bool] | None] = ContextVar("sam3_cache_outcomes", default=None)
 
 
