@@ -28,7 +28,7 @@ from ..media.images import decode_image
 from ..serving.batch import BatchSpec, batch_spec, error_record, segment_record
 from .batch_inputs import BatchInput, keep_input, local_images, read_listing, write_listing
 from .batch_results import RESULTS_FILE, BatchResults
-from .runner import BackgroundRunner
+from .runner import SteppedJobRunner
 from .store import Job, JobStore
 from .submit import discard, incoming_dir
 
@@ -39,16 +39,13 @@ SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often wh
 RETRY_BUSY_S = 1.0  # the model queue was full: the image is tried again, never recorded as failed
 
 
-class BatchJobRunner(BackgroundRunner):
+class BatchJobRunner(SteppedJobRunner):
     """The single consumer of the batch job queue (started and stopped by the app's lifespan)."""
 
     def __init__(self, engine, store: JobStore, settings):
         super().__init__(store, KIND)
         store.resume_kinds.add(KIND)  # a batch job running at a crash is queued again, not interrupted
         self.engine, self.settings = engine, settings
-        self._logs: dict[str, BatchResults] = {}
-        self._stop_requested: set[str] = set()
-        self._delete_requested: set[str] = set()
         self.current: str | None = None
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -124,23 +121,6 @@ class BatchJobRunner(BackgroundRunner):
             self.delete(job)
             return None
         return job
-
-    def cancel(self, job: Job) -> None:
-        """Queued: cancelled at once. Running: stops before its next image; the images done are kept."""
-        if job.status == "queued":
-            self.store.finish(job, "cancelled", "cancelled before it started")
-            self.results(job.job_id).notify()
-        else:
-            self._stop_requested.add(job.job_id)
-
-    def delete(self, job: Job) -> None:
-        """Delete now, or (running) as soon as the runner has stopped it."""
-        if job.status == "running":
-            self._delete_requested.add(job.job_id)
-            self._stop_requested.add(job.job_id)
-            return
-        self.store.delete(job.job_id)
-        self._logs.pop(job.job_id, None)
 
     # ------------------------------------------------------------------------------------------ the work
     def sweep(self) -> None:

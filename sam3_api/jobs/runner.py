@@ -69,3 +69,39 @@ class BackgroundRunner:
 
     async def _interrupted(self, running: Any) -> None:
         """Mark the job that was running when the runner stopped (its finished work is kept)."""
+
+
+class SteppedJobRunner(BackgroundRunner):
+    """A runner whose jobs advance step by step (video frames, batch images) with a results log each: cancel
+    and delete take effect between steps (the running loop reads the two request sets)."""
+
+    def __init__(self, store: JobStore, kind: str):
+        super().__init__(store, kind)
+        self._logs: dict[str, Any] = {}  # job id -> its results log (results() of the subclass fills it)
+        self._stop_requested: set[str] = set()
+        self._delete_requested: set[str] = set()
+
+    def results(self, job_id: str):
+        raise NotImplementedError
+
+    def _jobs_changed(self) -> None:
+        """Called after a cancel or delete changed the store at once (the video runner publishes its gauges)."""
+
+    def cancel(self, job: Job) -> None:
+        """Queued: cancelled at once. Running: stops before its next step; the steps done are kept."""
+        if job.status == "queued":
+            self.store.finish(job, "cancelled", "cancelled before it started")
+            self.results(job.job_id).notify()
+            self._jobs_changed()
+        else:
+            self._stop_requested.add(job.job_id)
+
+    def delete(self, job: Job) -> None:
+        """Delete now, or (running) as soon as the runner has stopped it."""
+        if job.status == "running":
+            self._delete_requested.add(job.job_id)
+            self._stop_requested.add(job.job_id)
+            return
+        self.store.delete(job.job_id)
+        self._logs.pop(job.job_id, None)
+        self._jobs_changed()

@@ -15,7 +15,7 @@ import time
 from ..errors import EngineBusy, Sam3Error
 from .render import render_annotated_video
 from .results import ResultsLog
-from .runner import BackgroundRunner
+from .runner import SteppedJobRunner
 from .submit import clear_stale_incoming
 from .store import ACTIVE, FINISHED, Job, JobStore
 from .video_io import StoreFrames, frame_line, object_entry, open_frames, run_request
@@ -26,15 +26,12 @@ EXPIRY_CHECK_S = 300.0
 SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often while a job runs
 
 
-class VideoJobRunner(BackgroundRunner):
+class VideoJobRunner(SteppedJobRunner):
     """The single consumer of the video job queue (started and stopped by the app's lifespan)."""
 
     def __init__(self, engine, store: JobStore, max_queued: int):
         super().__init__(store, "video")
         self.engine, self.max_queued = engine, max_queued
-        self._logs: dict[str, ResultsLog] = {}
-        self._stop_requested: set[str] = set()
-        self._delete_requested: set[str] = set()
         self.current: str | None = None
         self.decoding = asyncio.Semaphore(DECODERS)  # submissions decoding at once (CPU-heavy processes)
 
@@ -79,23 +76,7 @@ class VideoJobRunner(BackgroundRunner):
             self._logs[job_id] = ResultsLog(self.store.directory(job_id) / "results.ndjson")
         return self._logs[job_id]
 
-    def cancel(self, job: Job) -> None:
-        """Queued: cancelled at once. Running: stops before its next frame step."""
-        if job.status == "queued":
-            self.store.finish(job, "cancelled", "cancelled before it started")
-            self.results(job.job_id).notify()
-            self.publish_counts()
-        else:
-            self._stop_requested.add(job.job_id)
-
-    def delete(self, job: Job) -> None:
-        """Delete now, or (running) as soon as the runner has stopped it."""
-        if job.status == "running":
-            self._delete_requested.add(job.job_id)
-            self._stop_requested.add(job.job_id)
-            return
-        self.store.delete(job.job_id)
-        self._logs.pop(job.job_id, None)
+    def _jobs_changed(self) -> None:
         self.publish_counts()
 
     # ------------------------------------------------------------------------------------------ the work
