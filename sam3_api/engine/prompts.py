@@ -88,3 +88,22 @@ def check_threshold(value: float, field: str) -> float:
 def check_count(count: int, limit: int, field: str) -> None:
     if count > limit:
         raise InvalidPrompt(f"{field} has {count} entries; the limit is {limit} (SAM3_MAX_PROMPTS)", field=field)
+
+
+# SAM 3's text encoder has 32 positions (start and end tokens included); longer prompts crash the model.
+TEXT_TOKENS = 32
+
+
+def fit_text(tokenizer, text: str, tokens: int = TEXT_TOKENS) -> str:
+    """`text` cut to what the text encoder reads: SAM 3's own tokenizer keeps the first tokens of a long
+    prompt, and so do we (transformers' processors pad to 32 but do not truncate, so the model would fail)."""
+    ids = tokenizer(text)["input_ids"]
+    if len(ids) <= tokens:
+        return text
+    kept = ids[1:tokens - 1]
+    while kept:  # decoding can re-tokenize a little longer; drop tokens until it fits
+        fitted = tokenizer.decode(kept, skip_special_tokens=True)
+        if len(tokenizer(fitted)["input_ids"]) <= tokens:
+            return fitted
+        kept = kept[:-1]
+    return ""

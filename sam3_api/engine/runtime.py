@@ -23,6 +23,7 @@ from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel, Sa
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
 from .precision import Precision, cast_floats
+from .prompts import fit_text
 
 log = logging.getLogger(__name__)
 TEXT_CACHE_ENTRIES = 256
@@ -196,6 +197,7 @@ class Sam3Runtime:
         """Find every instance of a concept given by text, exemplar boxes (xyxy pixels), or both."""
         height, width = embedding.original_size
         # Sam3Processor turns xyxy pixels into normalised cxcywh and substitutes "visual" for a missing text.
+        text = fit_text(self.processor.tokenizer, text) if text else text
         prompt = self.processor(
             text=text,
             input_boxes=[exemplar_boxes] if exemplar_boxes else None,

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 import torch
 
+from sam3_api.engine.prompts import TEXT_TOKENS, fit_text
 from sam3_api.engine.types import AutoParams, PreparedImage
 from sam3_api.errors import InvalidPrompt
 from tests.conftest import limits, random_image
@@ -65,6 +66,19 @@ def test_several_texts_each_get_their_own_results(engine):
     assert [r.prompt for r in results] == ["cat", "dog", "red cup"]
     assert all(r.num_masks > 0 for r in results)
     assert not np.allclose(results[0].scores, results[1].scores), "different texts must give different scores"
+
+
+def test_a_prompt_longer_than_the_text_encoder_reads_uses_its_first_tokens(engine):
+    tokenizer = engine.runtime.processor.tokenizer
+    long_text = " ".join(["red cup"] * 20)  # 159 characters, 42 tokens
+    fitted = fit_text(tokenizer, long_text)
+    assert len(tokenizer(long_text)["input_ids"]) > TEXT_TOKENS >= len(tokenizer(fitted)["input_ids"])
+    assert long_text.startswith(fitted.split()[0])
+    image = random_image(360, 640)
+    [ours] = run(engine.segment_text(image, [long_text], thresholds=limits(confidence=0.0)))
+    [prefix] = run(engine.segment_text(image, [fitted], thresholds=limits(confidence=0.0)))
+    assert ours.prompt == long_text, "results name the caller's text"
+    assert np.array_equal(ours.scores, prefix.scores) and np.array_equal(ours.masks, prefix.masks)
 
 
 @pytest.mark.parametrize("height,width", SHAPES)

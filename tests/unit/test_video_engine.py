@@ -226,3 +226,10 @@ def test_a_text_runs_confidence_threshold_applies_to_that_run_only(engine, clip)
     assert all(result.objects for result in default)
     model = engine.runtime.model
     assert (model.score_threshold_detection, model.new_det_thresh) == (0.5, 0.7), "restored after each step"
+
+
+def test_a_text_longer_than_the_encoder_reads_is_tracked_under_the_callers_text(engine, clip):
+    long_text = " ".join(["cat"] * 45)
+    run, results = run_to_end(engine, clip[:4], VideoRequest(texts=[long_text]))
+    assert {entry["prompt"] for entry in run.catalog.values()} == {long_text}
+    assert len(results) == 4

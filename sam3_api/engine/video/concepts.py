@@ -17,6 +17,7 @@ import torch
 from transformers import Sam3VideoInferenceSession
 
 from ..precision import cast_floats
+from ..prompts import fit_text
 
 
 @dataclass
@@ -41,7 +42,9 @@ class ConceptTracker:
             inference_state_device=runtime.device, video_storage_device="cpu", dtype=torch.float32,
         )
         self.session.processed_frames = frames
-        runtime.video_processor.add_text_prompt(self.session, texts)
+        # Results name the caller's own text, even when the encoder only reads its first tokens.
+        self._asked = {fit_text(runtime.video_processor.tokenizer, text): text for text in texts}
+        runtime.video_processor.add_text_prompt(self.session, list(self._asked))
         self._held: list = []  # outputs held back during the hot start
         self._last_frame = len(frames) - 1
 
@@ -76,7 +79,7 @@ class ConceptTracker:
         # Post-processed in fp32 whatever the precision: resizing bf16 mask logits loses mask edges.
         result = self.runtime.video_processor.postprocess_outputs(self.session, cast_floats(output, torch.float32))
         ids = [int(i) for i in result["object_ids"]]
-        prompts = {obj_id: text for text, obj_ids in result["prompt_to_obj_ids"].items() for obj_id in obj_ids}
+        prompts = {obj_id: self._asked.get(text, text) for text, obj_ids in result["prompt_to_obj_ids"].items() for obj_id in obj_ids}
         return ConceptMasks(frame=output.frame_idx, object_ids=ids, masks=result["masks"].cpu(),
                             scores=result["scores"].float().cpu(), prompts=prompts)
 
