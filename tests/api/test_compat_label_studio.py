@@ -24,6 +24,8 @@ PHOTO = (SAMPLES / "chelsea.png").read_bytes()
 DATA_URI = "data:image/png;base64," + base64.b64encode(PHOTO).decode()
 HEIGHT, WIDTH = 300, 451
 LEGACY, JWT, ACCESS = "legacy-token-1", "eyJhbGciOi.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.sig", "access-token-9"
+SECOND_ASKED = threading.Event()  # the gate of the prefetch test
+GATE_WAIT_S = 20  # how long the gated file waits before it answers 404
 
 
 def config(control: str = "BrushLabels", extra: str = "") -> str:
@@ -39,7 +41,11 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         allowed = self.headers.get("Authorization") in (f"Token {LEGACY}", f"Bearer {ACCESS}")
-        if self.path.startswith("/presign"):
+        if self.path == "/data/upload/gate/second.png":
+            SECOND_ASKED.set()
+        if self.path == "/data/upload/gate/first.png" and not SECOND_ASKED.wait(GATE_WAIT_S):
+            self._send(404, b'{"detail": "the second task\'s file was not asked for while this one waited"}')
+        elif self.path.startswith("/presign"):
             self._send(302, b"", {"Location": "http://localhost:9/elsewhere.png"})
         elif self.path.startswith(("/data/upload/", "/data/local-files/?d=")) and allowed:
             self._send(200, PHOTO, {"Content-Type": "image/png"})
@@ -207,6 +213,17 @@ def test_a_personal_access_token_is_exchanged_for_an_access_token(client, studio
     client.post("/label-studio/setup", json={"project": "4.4", "hostname": studio, "access_token": JWT})
     [prediction] = predict(client, [{"id": 1, "data": {"image": "/data/upload/1/cat.png"}}], project="4.4")["results"]
     assert prediction["result"]
+
+
+def test_the_next_tasks_image_is_fetched_before_the_first_task_is_done(client, studio):
+    """The first task's file is served only once the second's has been asked for: with tasks read one by one
+    it would wait out the gate and answer 404 (an empty first prediction)."""
+    SECOND_ASKED.clear()
+    client.post("/label-studio/setup", json={"project": "5.5", "hostname": studio, "access_token": LEGACY})
+    tasks = [{"id": 1, "data": {"image": "/data/upload/gate/first.png"}},
+             {"id": 2, "data": {"image": "/data/upload/gate/second.png"}}]
+    results = predict(client, tasks, project="5.5")["results"]
+    assert [bool(p["result"]) for p in results] == [True, True]
 
 
 def test_bad_tasks_get_empty_predictions_in_order(client):

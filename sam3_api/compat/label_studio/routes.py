@@ -93,7 +93,7 @@ async def predict(request: Request, engine: EngineDep, settings: SettingsDep, bo
     version = segment.model_version(engine)
     async with label_studio_client(settings) as client:
         call = PredictCall(engine, settings, config, source, client, version)
-        results = [await call.task(task, index, clicks or None) for index, task in enumerate(tasks)]
+        results = await call.tasks(tasks, clicks or None)
     return {"results": results, "model_version": version}
 
 

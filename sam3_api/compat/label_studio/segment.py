@@ -1,8 +1,8 @@
 """Every model call of the Label Studio adapter, in one place: through the serving layer (serving/image.py).
 
 The adapter's routes parse Label Studio's request, call these functions and render the answer; nothing
-else in the package touches the engine or serving. Tasks of one /predict are segmented one by one: there
-is no batched backbone yet.
+else in the package touches the engine or serving. An image's embedding is cached by the engine, so all the
+prompts of a task, and later clicks on it, share one backbone run.
 """
 
 from __future__ import annotations

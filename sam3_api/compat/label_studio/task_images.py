@@ -33,6 +33,7 @@ class LabelStudioSource:
     base_url: str | None
     token: str | None
     _header: str | None = field(default=None, init=False)
+    _exchange: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)  # prefetched tasks share one
 
     def owns(self, url: httpx.URL) -> bool:
         base = httpx.URL(self.base_url) if self.base_url else None
@@ -42,10 +43,10 @@ class LabelStudioSource:
         """Authorization for Label Studio's file routes (a JWT access token is fetched once per request)."""
         if not self.token:
             return {}
-        if self._header is None:
-            self._header = f"Token {self.token}"
-            if self.token.count(".") == 2 and self.token.startswith("eyJ"):  # a personal access token (JWT)
-                self._header = f"Bearer {await self._access_token(client)}"
+        async with self._exchange:
+            if self._header is None:
+                is_jwt = self.token.count(".") == 2 and self.token.startswith("eyJ")  # a personal access token
+                self._header = f"Bearer {await self._access_token(client)}" if is_jwt else f"Token {self.token}"
         return {"Authorization": self._header}
 
     async def _access_token(self, client: httpx.AsyncClient) -> str:
