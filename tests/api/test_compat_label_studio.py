@@ -54,7 +54,7 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path == "/api/token/refresh" and body.get("refresh") == JWT:
+        if self.path == "/api/token/refresh/" and body.get("refresh") == JWT:
             self._send(200, json.dumps({"access": ACCESS}).encode())
         else:
             self._send(401, b"{}")
@@ -224,6 +224,20 @@ def test_the_next_tasks_image_is_fetched_before_the_first_task_is_done(client, s
              {"id": 2, "data": {"image": "/data/upload/gate/second.png"}}]
     results = predict(client, tasks, project="5.5")["results"]
     assert [bool(p["result"]) for p in results] == [True, True]
+
+
+def test_a_refused_setup_token_falls_back_to_the_configured_key(engine, studio):
+    """Label Studio 1.23 sends the owner's legacy token in /setup and refuses it itself unless legacy tokens
+    are on: the operator's SAM3_LABEL_STUDIO_API_KEY (here a personal access token) is tried next."""
+    task = [{"id": 1, "data": {"image": "/data/upload/1/cat.png"}}]
+    for key, found in ((JWT, True), ("also-refused", False)):
+        client = client_over(engine, label_studio_url=studio, label_studio_threshold=0.0, label_studio_api_key=key)
+        try:
+            client.post("/label-studio/setup", json={"project": "6.6", "hostname": studio, "access_token": "old"})
+            [prediction] = predict(client, task, project="6.6")["results"]
+        finally:
+            client.__exit__(None, None, None)
+        assert bool(prediction["result"]) is found
 
 
 def test_bad_tasks_get_empty_predictions_in_order(client):
