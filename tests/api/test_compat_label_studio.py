@@ -15,10 +15,12 @@ import pytest
 from label_studio_sdk.converter.brush import decode_rle
 
 from sam3_api.api.services import services_of
+from sam3_api.compat.label_studio import segment
 from sam3_api.compat.label_studio.routes import TOKENS
+from sam3_api.engine.engine import Sam3Engine
 from sam3_api.media.masks import rle_to_mask
 from tests.api.conftest import client_over
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, dev_settings
 
 PHOTO = (SAMPLES / "chelsea.png").read_bytes()
 DATA_URI = "data:image/png;base64," + base64.b64encode(PHOTO).decode()
@@ -114,6 +116,17 @@ def test_health_and_root_say_up_with_the_model_version(client):
     for path in ("/label-studio/health", "/label-studio/"):
         body = client.get(path).json()
         assert body["status"] == "UP" and body["model_version"] == "sam3-api:dev-tiny:fp32"
+
+
+@pytest.mark.parametrize("requested", ["fp32", "bf16"])
+def test_the_model_version_names_the_precision_before_and_after_loading(requested, engine, bf16_engine):
+    loading = Sam3Engine(dev_settings(precision=requested))
+    try:
+        assert segment.model_version(loading) == f"sam3-api:dev-tiny:{requested}"
+    finally:
+        loading.stop()
+    loaded = engine if requested == "fp32" else bf16_engine
+    assert segment.model_version(loaded) == f"sam3-api:dev-tiny:{requested}"
 
 
 def test_setup_answers_the_model_version(client, studio):
