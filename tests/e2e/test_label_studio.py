@@ -109,8 +109,9 @@ def test_retrieved_brush_predictions_are_the_masks_of_text_a(studio, backend, br
     project, _, predictions = brush_project
     tasks = {task["id"]: task for task in studio.tasks(project)}
     assert sorted(p["task"] for p in predictions) == sorted(tasks) and len(tasks) == 3
+    precision = requests.get(f"{backend}/health", timeout=10).json()["precision"]  # auto: bf16 on AMX CPUs
     for prediction in predictions:
-        assert prediction["model_version"] == "sam3-api:dev-tiny:fp32"
+        assert prediction["model_version"] == f"sam3-api:dev-tiny:{precision}"
         assert_masks_of_text_a(backend, label_studio_venv, tmp_path, prediction, image_of(tasks[prediction["task"]]))
 
 
