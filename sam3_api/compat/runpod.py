@@ -33,12 +33,11 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
 from ..api.deps import ApiKeyDep, EngineDep, RunpodJobsDep, SettingsDep
 from ..api.errors import Surface
-from ..config import Settings
 from ..errors import NotFound
 from ..jobs.short import ShortJobRunner
 from ..jobs.store import Job

@@ -61,7 +61,7 @@ async def list_jobs(runner: VideoJobsDep, key: ApiKeyDep) -> dict:
 @router.get("/{job_id}", response_model=VideoJobOut, responses=ERRORS, summary="A video job's status")
 async def get_job(job_id: str, runner: VideoJobsDep, key: ApiKeyDep) -> VideoJobOut:
     """Status, progress (frames done / total, frames per second), the video, the objects found so far."""
-    return job_out(_job(runner, key, job_id))
+    return job_out(_job(runner, job_id, key))
 
 
 @router.get("/{job_id}/frames", responses=ERRORS, summary="Per-frame results (NDJSON)",
@@ -69,7 +69,7 @@ async def get_job(job_id: str, runner: VideoJobsDep, key: ApiKeyDep) -> VideoJob
 async def get_frames(job_id: str, runner: VideoJobsDep, key: ApiKeyDep):
     """One JSON line per frame, in frame order: {frame_index, objects: [{object_id, score, box, mask}]}.
     While the job runs, frames stream as they are finished."""
-    job = _job(runner, key, job_id)
+    job = _job(runner, job_id, key)
     return StreamingResponse(frame_lines(runner, job), media_type="application/x-ndjson")
 
 
@@ -77,31 +77,29 @@ async def get_frames(job_id: str, runner: VideoJobsDep, key: ApiKeyDep):
             summary="Progress and per-frame results (Server-Sent Events)")
 async def get_events(job_id: str, runner: VideoJobsDep, key: ApiKeyDep):
     """Events `progress` {status, progress}, `frame` {frame_index, objects}, and a last `end` {status, error}."""
-    job = _job(runner, key, job_id)  # before the stream starts, so an unknown job is a plain 404
+    job = _job(runner, job_id, key)  # before the stream starts, so an unknown job is a plain 404
     return EventSourceResponse(job_events(runner, job))
 
 
 @router.post("/{job_id}/cancel", response_model=VideoJobOut, responses=ERRORS, summary="Cancel a video job")
 async def cancel_job(job_id: str, runner: VideoJobsDep, key: ApiKeyDep) -> VideoJobOut:
     """Stops the job before its next frame step; the frames it finished are kept."""
-    job = _job(runner, key, job_id)
-    if job.finished:
-        raise Conflict(f"job {job_id} already ended ({job.status}); nothing to cancel")
-    runner.cancel(job)
+    job = _job(runner, job_id, key)
+    runner.cancel_unless_ended(job)
     return job_out(job)
 
 
 @router.delete("/{job_id}", status_code=204, responses=ERRORS, summary="Delete a video job and its files")
 async def delete_job(job_id: str, runner: VideoJobsDep, key: ApiKeyDep) -> None:
     """Deletes the job's results and files (a running job is stopped first)."""
-    runner.delete(_job(runner, key, job_id))
+    runner.delete(_job(runner, job_id, key))
 
 
 @router.get("/{job_id}/video.mp4", responses={**ERRORS, 200: {"content": {"video/mp4": {}}}},
             summary="The annotated MP4", response_class=FileResponse)
 async def get_video(job_id: str, runner: VideoJobsDep, key: ApiKeyDep):
     """H.264 MP4 with every object's mask blended in its colour (when the job asked for annotated_video)."""
-    job = _job(runner, key, job_id)
+    job = _job(runner, job_id, key)
     path = runner.store.directory(job_id) / VIDEO_FILE
     if not job.request.get("annotated_video"):
         raise NotFound(f"job {job_id} did not ask for annotated_video", field="job_id")
@@ -110,7 +108,7 @@ async def get_video(job_id: str, runner: VideoJobsDep, key: ApiKeyDep):
     return FileResponse(path, media_type="video/mp4", filename=f"{job_id}.mp4")
 
 
-def _job(runner, key: str | None, job_id: str):
+def _job(runner, job_id: str, key: str | None):
     """The caller's video job `job_id`; anyone else's is as unknown as a missing one."""
     job = runner.store.get(job_id)
     if job is None or job.kind != "video" or job.owner != key:

@@ -132,7 +132,7 @@ class VideoConnection(SocketLoop):
             source = await open_private(payload, sources, self.settings, self.jobs.decoding, owner)
             frames, video_id = source.frames, source.video_id
         try:
-            video = self.engine.interactive_video(StoreFrames(frames))
+            video = interactive.open_video(self.engine, StoreFrames(frames))
         except BaseException:
             sources.release(source) if source is not None else frames.close()
             raise
