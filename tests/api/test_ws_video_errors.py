@@ -8,6 +8,7 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from sam3_api.errors import EngineBusy
 from sam3_api.main import create_app
@@ -195,8 +196,6 @@ def limited(tmp_path_factory):
 
 
 def test_a_socket_beyond_the_session_limit_gets_an_error_and_close_1013(limited):
-    from starlette.websockets import WebSocketDisconnect
-
     with session(limited) as (first, _):
         with limited.websocket_connect("/ws/video") as second:
             event = second.receive_json()
@@ -211,8 +210,6 @@ def test_a_socket_beyond_the_session_limit_gets_an_error_and_close_1013(limited)
 
 
 def test_an_idle_session_is_closed(limited):
-    from starlette.websockets import WebSocketDisconnect
-
     sleeps = IDLE_CLOCK.started
     with session(limited) as (ws, _):
         IDLE_CLOCK.wait_for_sleep(after=sleeps)
