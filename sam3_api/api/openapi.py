@@ -80,12 +80,19 @@ OPERATION_IDS = {  # "METHOD path" -> a name generated clients can use as a meth
     "GET /batch/jobs/{job_id}/results": "get_batch_job_results", "GET /batch/jobs/{job_id}/events": "get_batch_job_events",
     "POST /batch/jobs/{job_id}/cancel": "cancel_batch_job", "GET /batch/jobs/{job_id}/export": "export_batch_job",
 }
-LINKS = {  # operation creating a resource -> (status, parameter, response field, operations taking it)
-    "create_video_job": ("202", "job_id", "job_id", ("get_video_job", "get_video_job_frames", "cancel_video_job",
-                                                     "delete_video_job")),
-    "upload_video": ("201", "video_id", "video_id", ("get_video_source", "delete_video_upload")),
-    "create_batch_job": ("202", "job_id", "job_id", ("get_batch_job", "get_batch_job_results", "cancel_batch_job",
-                                                     "export_batch_job", "delete_batch_job")),
+JOB_ID, VIDEO_ID, RUNPOD_ID = ({name: f"$response.body#/{field}"} for name, field in
+                               (("job_id", "job_id"), ("video_id", "video_id"), ("job_id", "id")))
+ENDPOINT = {"endpoint_id": "$request.path.endpoint_id"}
+LINKS = {  # operation creating a resource -> (status, link parameters, operations taking them)
+    "create_video_job": ("202", JOB_ID, ("get_video_job", "get_video_job_frames", "get_video_job_events",
+                                         "get_video_job_video", "cancel_video_job", "delete_video_job")),
+    "upload_video": ("201", VIDEO_ID, ("get_video_source", "delete_video_upload")),
+    "create_batch_job": ("202", JOB_ID, ("get_batch_job", "get_batch_job_results", "get_batch_job_events",
+                                         "cancel_batch_job", "export_batch_job", "delete_batch_job")),
+    "runpod_run_post": ("200", {**RUNPOD_ID, **ENDPOINT}, ("runpod_status_get", "runpod_status_post",
+                                                          "runpod_cancel_post")),
+    "runpod_run_post_bare": ("200", RUNPOD_ID, ("runpod_status_get_bare", "runpod_status_post_bare",
+                                                "runpod_cancel_post_bare")),
 }
 EXTRA_STATUSES = {  # statuses a route answers beyond what its shape implies
     "annotation_predict": {403},  # image_path while SAM3_IMAGE_ROOT is unset
@@ -185,10 +192,9 @@ def _error_response(app, path: str, status: int, schema_name: str) -> dict:
 def _add_links(operation: dict) -> None:
     if operation.get("operationId") not in LINKS:
         return
-    status, parameter, field, targets = LINKS[operation["operationId"]]
+    status, parameters, targets = LINKS[operation["operationId"]]
     response = operation["responses"].get(status)
     if response is not None:
-        response["links"] = {target: {"operationId": target, "parameters": {parameter: f"$response.body#/{field}"}}
-                             for target in targets}
+        response["links"] = {target: {"operationId": target, "parameters": parameters} for target in targets}
 
 

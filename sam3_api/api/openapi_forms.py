@@ -10,7 +10,8 @@ from __future__ import annotations
 from .openapi import json_body_schema
 
 NUMBER = r"-?[0-9]+(\.[0-9]+)?"
-FORM_BOXES = {"type": "string", "pattern": rf"^\[\[{NUMBER}(,{NUMBER}){{3}}\](,\[{NUMBER}(,{NUMBER}){{3}}\])*\]$",
+BOX = rf"\[{NUMBER}(,{NUMBER}){{3}}\]"
+FORM_BOXES = {"type": "string", "pattern": rf"^\[{BOX}(,{BOX})*\]$",
               "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
 TEXT = r'"[ -!#-\[\]-~]*[!#-\[\]-~][ -!#-\[\]-~]*"'  # printable ASCII but " and \, not only spaces
 FORM_LISTS = {  # list and object fields of the job forms, which carry them as JSON text
