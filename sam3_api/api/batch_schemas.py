@@ -49,7 +49,8 @@ class BatchJobJson(BatchJobParams):
         *BatchJobParams.model_config["json_schema_extra"]["allOf"],
         {"oneOf": [{"required": ["image_urls"]}, {"required": ["image_dir"]}]}]})
 
-    image_urls: list[str] | None = Field(None, min_length=1, max_length=MAX_LIST, description="http(s) URLs of the images.")
+    image_urls: list[str] | None = Field(None, min_length=1, max_length=MAX_LIST,
+                                         description="http(s) URLs of the images.")
     image_dir: str | None = Field(None, max_length=4096, description="A folder below SAM3_IMAGE_ROOT, searched "
                                                                      "recursively; relative paths become file_name.")
 

@@ -77,7 +77,8 @@ OPERATION_IDS = {  # "METHOD path" -> a name generated clients can use as a meth
     "POST /sam3/embed_image": "roboflow_embed_image",
     "GET /batch/jobs": "list_batch_jobs", "POST /batch/jobs": "create_batch_job",
     "GET /batch/jobs/{job_id}": "get_batch_job", "DELETE /batch/jobs/{job_id}": "delete_batch_job",
-    "GET /batch/jobs/{job_id}/results": "get_batch_job_results", "GET /batch/jobs/{job_id}/events": "get_batch_job_events",
+    "GET /batch/jobs/{job_id}/results": "get_batch_job_results",
+    "GET /batch/jobs/{job_id}/events": "get_batch_job_events",
     "POST /batch/jobs/{job_id}/cancel": "cancel_batch_job", "GET /batch/jobs/{job_id}/export": "export_batch_job",
 }
 JOB_ID, VIDEO_ID, RUNPOD_ID = ({name: f"$response.body#/{field}"} for name, field in

@@ -15,7 +15,8 @@ FORM_BOXES = {"type": "string", "pattern": rf"^\[{BOX}(,{BOX})*\]$",
               "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
 TEXT = r'"[ -!#-\[\]-~]*[!#-\[\]-~][ -!#-\[\]-~]*"'  # printable ASCII but " and \, not only spaces
 FORM_LISTS = {  # list and object fields of the job forms, which carry them as JSON text
-    "texts": {"type": "string", "pattern": rf'^\[{TEXT}(,{TEXT})*\]$', "description": 'Concepts as JSON, e.g. ["person"]'},
+    "texts": {"type": "string", "pattern": rf'^\[{TEXT}(,{TEXT})*\]$',
+              "description": 'Concepts as JSON, e.g. ["person"]'},
     "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":[0-9]{{1,4}},"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
                 "description": 'Picked objects as JSON, e.g. [{"frame_index": 0, "box": [10, 20, 200, 180]}] '
                                '(points and labels work too, as in the JSON body)'},

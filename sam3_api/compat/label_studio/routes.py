@@ -25,7 +25,8 @@ NO_TRAINING = ("this backend does not train: SAM 3 segments by label name and by
 router = APIRouter(prefix=PREFIX, tags=["drop-in: Label Studio ML backend"])
 PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {  # what /predict reads
     "type": "object", "required": ["tasks", "label_config"], "properties": {
-        "tasks": {"type": "array", "items": {}, "description": 'Label Studio tasks, e.g. [{"id": 1, "data": {"image": "/data/..."}}]'},
+        "tasks": {"type": "array", "items": {},
+                  "description": 'Label Studio tasks, e.g. [{"id": 1, "data": {"image": "/data/..."}}]'},
         "label_config": {"type": "string", "minLength": 1, "example": EXAMPLE,
                          "description": "The project's labeling config (XML with BrushLabels, PolygonLabels or "
                                         "RectangleLabels bound to an Image)"},
@@ -86,7 +87,8 @@ async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body
     return {"model_version": segment.model_version(engine)}
 
 
-@router.post("/predict", openapi_extra=PREDICT_BODY, summary="Pre-label tasks by label name, or segment the object at the editor's clicks")
+@router.post("/predict", openapi_extra=PREDICT_BODY,
+             summary="Pre-label tasks by label name, or segment the object at the editor's clicks")
 async def predict(request: Request, engine: EngineDep, settings: SettingsDep, body: dict = Body(...)):
     tasks = body.get("tasks")
     if not isinstance(tasks, list):
