@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
@@ -13,9 +13,10 @@ MAX_LIST = 1_000_000  # hard schema cap; SAM3_BATCH_MAX_IMAGES and SAM3_MAX_PROM
 class BatchJobParams(BaseModel):
     """What to ask every image; JSON bodies add image_urls or image_dir, multipart forms `images` or `archive`."""
 
-    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False, json_schema_extra={"allOf": [{"oneOf": [
+        {"required": ["texts"]}, {"required": ["mode"]}, {"required": ["annotations"]}]}]})
 
-    texts: list[str] | None = Field(None, max_length=MAX_LIST,
+    texts: list[Annotated[str, Field(pattern=r"\S")]] | None = Field(None, min_length=1, max_length=MAX_LIST,
                                     description="Concepts, each a category: every instance of each, e.g. [\"car\"].")
     mode: Literal["auto"] | None = Field(None, description="\"auto\": segment everything, one category \"object\".")
     annotations: dict[str, Any] | None = Field(
@@ -44,7 +45,12 @@ class BatchJobParams(BaseModel):
 
 
 class BatchJobJson(BatchJobParams):
-    image_urls: list[str] | None = Field(None, max_length=MAX_LIST, description="http(s) URLs of the images.")
+    model_config = ConfigDict(json_schema_extra={"allOf": [
+        *BatchJobParams.model_config["json_schema_extra"]["allOf"],
+        {"oneOf": [{"required": ["image_urls"]}, {"required": ["image_dir"]}]}]})
+
+    image_urls: list[str] | None = Field(None, min_length=1, max_length=MAX_LIST,
+                                         description="http(s) URLs of the images.")
     image_dir: str | None = Field(None, max_length=4096, description="A folder below SAM3_IMAGE_ROOT, searched "
                                                                      "recursively; relative paths become file_name.")
 

@@ -52,6 +52,8 @@ ERROR_SCHEMAS = {  # each surface's error envelope, as its renderer (api/errors.
                                    "properties": {"message": {"type": "string"}}}),
 }
 ERROR_SCHEMAS["annotation-service"] = ERROR_SCHEMAS["sam3-service"]
+ERROR_SCHEMAS["label-studio"] = ("LabelStudioError", {"type": "object", "required": ["status", "error"], "properties": {
+    "status": {"const": "error"}, "error": {"type": "string"}, "code": {"type": "string"}}})
 STATUS_TEXT = {400: ("The request was understood but cannot be served as sent", "invalid_request"),
                401: ("A valid API key is required", "unauthorized"),
                404: ("No such resource (or it belongs to another API key)", "not_found"),
@@ -75,27 +77,36 @@ OPERATION_IDS = {  # "METHOD path" -> a name generated clients can use as a meth
     "POST /predict_video_text": "annotation_predict_video_text",
     "POST /sam3/concept_segment": "roboflow_concept_segment", "POST /sam3/visual_segment": "roboflow_visual_segment",
     "POST /sam3/embed_image": "roboflow_embed_image",
+    "GET /batch/jobs": "list_batch_jobs", "POST /batch/jobs": "create_batch_job",
+    "GET /batch/jobs/{job_id}": "get_batch_job", "DELETE /batch/jobs/{job_id}": "delete_batch_job",
+    "GET /batch/jobs/{job_id}/results": "get_batch_job_results",
+    "GET /batch/jobs/{job_id}/events": "get_batch_job_events",
+    "POST /batch/jobs/{job_id}/cancel": "cancel_batch_job", "GET /batch/jobs/{job_id}/export": "export_batch_job",
 }
-LINKS = {  # operation creating a resource -> (status, parameter, response field, operations taking it)
-    "create_video_job": ("202", "job_id", "job_id", ("get_video_job", "get_video_job_frames", "cancel_video_job",
-                                                     "delete_video_job")),
-    "upload_video": ("201", "video_id", "video_id", ("get_video_source", "delete_video_upload")),
+JOB_ID, VIDEO_ID, RUNPOD_ID = ({name: f"$response.body#/{field}"} for name, field in
+                               (("job_id", "job_id"), ("video_id", "video_id"), ("job_id", "id")))
+ENDPOINT = {"endpoint_id": "$request.path.endpoint_id"}
+LINKS = {  # operation creating a resource -> (status, link parameters, operations taking them)
+    "create_video_job": ("202", JOB_ID, ("get_video_job", "get_video_job_frames", "get_video_job_events",
+                                         "get_video_job_video", "cancel_video_job", "delete_video_job")),
+    "upload_video": ("201", VIDEO_ID, ("get_video_source", "delete_video_upload")),
+    "create_batch_job": ("202", JOB_ID, ("get_batch_job", "get_batch_job_results", "get_batch_job_events",
+                                         "cancel_batch_job", "export_batch_job", "delete_batch_job")),
+    "runpod_run_post": ("200", {**RUNPOD_ID, **ENDPOINT}, ("runpod_status_get", "runpod_status_post",
+                                                          "runpod_cancel_post")),
+    "runpod_run_post_bare": ("200", RUNPOD_ID, ("runpod_status_get_bare", "runpod_status_post_bare",
+                                                "runpod_cancel_post_bare")),
 }
 EXTRA_STATUSES = {  # statuses a route answers beyond what its shape implies
     "annotation_predict": {403},  # image_path while SAM3_IMAGE_ROOT is unset
     "roboflow_concept_segment": {404}, "roboflow_visual_segment": {404},  # an image_id not held
     "roboflow_embed_image": {404},
+    "label_studio_train": {400},  # always: this backend does not train
 }
-NUMBER = r"-?[0-9]+(\.[0-9]+)?"
-FORM_BOXES = {"type": "string", "pattern": rf"^\[\[{NUMBER}(,{NUMBER}){{3}}\](,\[{NUMBER}(,{NUMBER}){{3}}\])*\]$",
-              "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
-FORM_LISTS = {  # list fields of the video forms, which carry them as JSON text
-    "texts": {"type": "string", "pattern": r'^\[("[ -!#-\[\]-~]+")(,"[ -!#-\[\]-~]+")*\]$',  # printable ASCII but " and \
-              "description": 'Concepts as JSON, e.g. ["person"]'},
-    "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":[0-9]{{1,4}},"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
-                "description": 'Picked objects as JSON, e.g. [{"frame_index": 0, "box": [10, 20, 200, 180]}] '
-                               '(points and labels work too, as in the JSON body)'},
-}
+REQUEST_ID = {  # asgi-correlation-id reads it on every route (api/operations.py); declared where work is sent
+    "name": "X-Request-ID", "in": "header", "required": False, "schema": {"type": "string"},
+    "description": "Your id for this request (up to 128 of A-Z a-z 0-9 . _ : / + = -; another value is replaced "
+                   "by a fresh id): the server logs it and answers it in X-Request-ID."}
 ENGINE_TAGS = ("segmentation", "video", "interactive video", "drop-in")
 
 
@@ -123,6 +134,7 @@ def install_contract(app) -> None:
 
 def document_contract(app, schema: dict) -> dict:
     from .errors import surface_for  # here, not at import: errors.py is imported by much of the app
+    from .openapi_forms import shape_forms
 
     keys_on = bool(services_of(app).settings.api_keys)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
@@ -135,12 +147,11 @@ def document_contract(app, schema: dict) -> dict:
             for status in statuses:
                 operation["responses"][str(status)] = _error_response(app, path, status, name)
             _add_links(operation)
+            if "requestBody" in operation:
+                operation.setdefault("parameters", []).append(REQUEST_ID)
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
-    _flatten_forms(components)
-    _drop_form_nulls(components)
-    _document_video_forms(schema)
-    _nest_required_groups(schema)
+    shape_forms(schema)
     _drop_unused(components, schema)
     schema.setdefault("servers", [{"url": "/", "description": "This server"}])
     return schema
@@ -184,70 +195,9 @@ def _error_response(app, path: str, status: int, schema_name: str) -> dict:
 def _add_links(operation: dict) -> None:
     if operation.get("operationId") not in LINKS:
         return
-    status, parameter, field, targets = LINKS[operation["operationId"]]
+    status, parameters, targets = LINKS[operation["operationId"]]
     response = operation["responses"].get(status)
     if response is not None:
-        response["links"] = {target: {"operationId": target, "parameters": {parameter: f"$response.body#/{field}"}}
-                             for target in targets}
+        response["links"] = {target: {"operationId": target, "parameters": parameters} for target in targets}
 
 
-def _drop_form_nulls(components: dict) -> None:
-    """A multipart form cannot send null (a field is sent or left out): `X | None` fields are documented as X."""
-    for body in [body for name, body in components.items() if name.startswith("Body_")]:
-        for field in body.get("properties", {}).values():
-            variants = field.get("anyOf", [])
-            others = [v for v in variants if v.get("type") != "null"]
-            if variants and len(others) == 1 and len(others) < len(variants):
-                del field["anyOf"]
-                field.update(others[0])
-                if field.get("default", 0) is None:
-                    del field["default"]
-            if field.get("items", {}).get("type") == "array":  # a list of boxes travels as JSON text
-                field.pop("items")
-                field.pop("maxItems", None)
-                field.update(FORM_BOXES)
-
-
-def _document_video_forms(schema: dict) -> None:
-    """The video routes read their multipart fields by hand: describe them from the models that validate them."""
-    from .video_schemas import VideoJobParams, VideoUploadParams
-
-    for path, model in (("/video/jobs", VideoJobParams), ("/video/uploads", VideoUploadParams)):
-        form = schema["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
-        body = {"Body_form": json_body_schema(model)}
-        _drop_form_nulls(body)
-        fields = {name: FORM_LISTS.get(name, field) for name, field in body["Body_form"]["properties"].items()}
-        form["properties"] = {"video": form["properties"]["video"], **fields}
-
-
-def _flatten_forms(components: dict) -> None:
-    """A form model plus its file field (FastAPI: allOf [$ref Params] + {image}) as one object: generators
-    such as openapi-python-client keep only the $ref of such an allOf and lose the file."""
-    for name, body in components.items():
-        if not name.startswith("Body_"):
-            continue
-        for part in body.pop("allOf", []):
-            model = components[part["$ref"].rsplit("/", 1)[1]] if "$ref" in part else part
-            body["properties"] = {**model.get("properties", {}), **body.get("properties", {})}
-            body["required"] = [*model.get("required", []), *body.get("required", [])]
-            groups = [*model.get("allOf", []), *({g: model[g]} for g in ("anyOf", "oneOf") if g in model)]
-            if groups:
-                body.setdefault("allOf", []).extend(groups)
-        body["properties"] = {key: dict(value) for key, value in body.get("properties", {}).items()}
-        for field in body["properties"].values():
-            if field.get("contentMediaType") == "application/octet-stream":  # a file: 3.0's spelling too
-                field["format"] = "binary"
-
-
-def _nest_required_groups(node) -> None:
-    """{"properties", "anyOf": [{"required": ...}]} -> the same anyOf inside allOf: it means the same, and
-    client generators read a top-level anyOf as a union of untyped schemas (their body type becomes Any)."""
-    if isinstance(node, list):
-        for item in node:
-            _nest_required_groups(item)
-    elif isinstance(node, dict):
-        for group in ("anyOf", "oneOf"):
-            if "properties" in node and all(set(part) == {"required"} for part in node.get(group, [{}])):
-                node.setdefault("allOf", []).append({group: node.pop(group)})
-        for value in node.values():
-            _nest_required_groups(value)

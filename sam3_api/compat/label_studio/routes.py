@@ -14,7 +14,7 @@ from ...api.errors import Surface
 from ...api.services import Services, services_of
 from ...errors import InvalidPrompt
 from . import segment
-from .labeling import parse_config
+from .labeling import EXAMPLE, parse_config
 from .predict import PredictCall
 from .task_images import SETTING, LabelStudioSource, label_studio_client
 
@@ -23,6 +23,15 @@ PREFIX = "/label-studio"
 NO_TRAINING = ("this backend does not train: SAM 3 segments by label name and by clicks as it is; turn off "
                "'Start model training on annotation submission' in the project's model settings")
 router = APIRouter(prefix=PREFIX, tags=["drop-in: Label Studio ML backend"])
+PREDICT_BODY = {"requestBody": {"required": True, "content": {"application/json": {"schema": {  # what /predict reads
+    "type": "object", "required": ["tasks", "label_config"], "properties": {
+        "tasks": {"type": "array", "items": {},
+                  "description": 'Label Studio tasks, e.g. [{"id": 1, "data": {"image": "/data/..."}}]'},
+        "label_config": {"type": "string", "minLength": 1, "example": EXAMPLE,
+                         "description": "The project's labeling config (XML with BrushLabels, PolygonLabels or "
+                                        "RectangleLabels bound to an Image)"},
+        "params": {"description": "Label Studio's params; params.context (or context) holds the editor's clicks"},
+        "project": {"description": "The project's id"}}}}}}}
 
 
 def error_envelope(status_code: int, message: str, code: str, headers: dict | None = None) -> JSONResponse:
@@ -78,7 +87,8 @@ async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body
     return {"model_version": segment.model_version(engine)}
 
 
-@router.post("/predict", summary="Pre-label tasks by label name, or segment the object at the editor's clicks")
+@router.post("/predict", openapi_extra=PREDICT_BODY,
+             summary="Pre-label tasks by label name, or segment the object at the editor's clicks")
 async def predict(request: Request, engine: EngineDep, settings: SettingsDep, body: dict = Body(...)):
     tasks = body.get("tasks")
     if not isinstance(tasks, list):

@@ -1,0 +1,72 @@
+"""The contract pass (api/openapi.py, api/openapi_forms.py) declares what routes do not write by hand.
+
+Links name real operations and their real parameters; every surface's errors are declared in its own
+envelope (Label Studio's too); forms hand-read by their routes are described from the models that validate
+them; a list a form requires needs an item (an empty list sends no field).
+"""
+
+from __future__ import annotations
+
+import pytest
+from fastapi.testclient import TestClient
+
+from sam3_api.main import create_app
+from tests.conftest import dev_settings
+
+
+@pytest.fixture(scope="module")
+def document() -> dict:
+    return TestClient(create_app(dev_settings())).get("/openapi.json").json()
+
+
+def operations(document: dict) -> dict[str, dict]:
+    return {operation["operationId"]: operation for methods in document["paths"].values()
+            for operation in methods.values()}
+
+
+def form_of(document: dict, path: str) -> dict:
+    schema = document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+    if "$ref" in schema:
+        schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
+    return schema
+
+
+def test_every_link_names_an_operation_and_the_parameters_it_takes(document):
+    by_id = operations(document)
+    links = {(source, name): link for source, operation in by_id.items()
+             for response in operation["responses"].values() for name, link in response.get("links", {}).items()}
+    assert {source for source, _ in links} >= {"create_video_job", "upload_video", "create_batch_job",
+                                               "runpod_run_post", "runpod_run_post_bare"}
+    for (source, name), link in links.items():
+        target = by_id[link["operationId"]]
+        taken = {parameter["name"] for parameter in target.get("parameters", []) if parameter["in"] == "path"}
+        assert set(link["parameters"]) == taken, (source, name)
+
+
+def test_label_studio_errors_are_declared_in_its_own_envelope(document):
+    predict = document["paths"]["/label-studio/predict"]["post"]
+    answer = predict["responses"]["422"]["content"]["application/json"]
+    assert answer["schema"] == {"$ref": "#/components/schemas/LabelStudioError"}
+    assert answer["example"]["status"] == "error" and "error" in answer["example"]
+    assert "400" in document["paths"]["/label-studio/train"]["post"]["responses"]  # it does not train
+    body = predict["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["tasks", "label_config"]
+
+
+def test_the_batch_form_is_described_from_its_model(document):
+    form = form_of(document, "/batch/jobs")
+    assert form["properties"]["max_masks"]["type"] == "integer" and form["properties"]["mode"]["const"] == "auto"
+    assert {"oneOf": [{"required": ["images"]}, {"required": ["archive"]}]} in form["allOf"]
+    assert {"oneOf": [{"required": ["texts"]}, {"required": ["mode"]}, {"required": ["annotations"]}]} in form["allOf"]
+
+
+def test_a_list_a_form_requires_needs_an_item_and_an_optional_one_does_not(document):
+    assert form_of(document, "/segment")["properties"]["prompts"]["minItems"] == 1
+    points = form_of(document, "/segment/points")["properties"]
+    assert points["points_x"]["minItems"] == 1 and "minItems" not in points["labels"]
+
+
+def test_operations_with_a_body_declare_the_request_id_header(document):
+    for operation_id in ("create_video_job", "segment_box_base64", "create_batch_job"):
+        names = [parameter["name"] for parameter in operations(document)[operation_id]["parameters"]]
+        assert names.count("X-Request-ID") == 1, operation_id
