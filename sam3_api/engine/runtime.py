@@ -109,6 +109,7 @@ class Sam3Runtime:
                  video_processor: Sam3VideoProcessor | None = None, precision: Precision | None = None):
         self.model = model.eval().to(device)
         self.precision = precision or Precision("fp32", "not asked for")
+        self.precision.prepare_weights(self.model)
         self.processor = processor
         self.video_processor = video_processor  # frames -> model input, text prompts and results of video sessions
         self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
