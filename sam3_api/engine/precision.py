@@ -5,7 +5,7 @@
 - CPU: bf16 when torch reports AMX tiles or AVX-512 BF16 (a bf16 matmul on 2 cores of such a Xeon runs
   ~880 GFLOP/s against ~140 in fp32, so the full-size backbone drops from 23-45 s to ~8 s); on any other
   CPU bf16 is emulated and slower than fp32, so fp32.
-Under bf16 the matmul weights of the two big encoders (the ViT and the text encoder, 807 of 860 M parameters
+Under bf16 the matmul weights of the two big encoders (the ViT and the text encoder: 756 of 860 M parameters
 at full size) are stored in bf16 (see bf16_encoder_weights); every other weight stays fp32 and autocast casts
 it per call, and every op autocast keeps in fp32 (norms, softmax, sigmoid) keeps full-precision weights.
 Cached features (the image-embedding cache, a video's frame features) are stored in the compute dtype, so
@@ -98,10 +98,10 @@ def bf16_encoder_weights(model: torch.nn.Module) -> None:
 
     These encoders run only under bf16 autocast, which casts each Linear / Conv weight to bf16 on every call
     anyway, so the results are the same bits (tests/unit/test_precision.py) while each call skips reading 4
-    and writing 2 bytes per parameter: at full size 2.7 GB of memory traffic less per new image (ViT, 454 M
-    parameters) and 2.1 GB per new text (353 M), and 1.6 GB less resident memory. Norms, embeddings and every other module keep fp32
-    weights (autocast runs them in fp32), and so do the heads that also run in fp32 under bf16 (the image
-    prompt decoder, the exemplar-box detector on CPU).
+    and writing 2 bytes per parameter: at full size 2.7 GB of memory traffic less per new image (453 M ViT
+    weights) and 1.8 GB per new text (303 M, for a matmul over only 32 tokens), and 1.5 GB less resident
+    memory. Norms, embeddings and every other module keep fp32 weights (autocast runs them in fp32), and so
+    do the heads that also run in fp32 under bf16 (the image prompt decoder, the exemplar-box detector on CPU).
     """
     detector = model.detector_model
     for encoder in (detector.vision_encoder, detector.text_encoder):
