@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
@@ -13,6 +14,7 @@ from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from transformers import Sam3VideoModel
 
+from sam3_api.engine import automatic
 from sam3_api.engine import precision as precision_module
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.engine import Sam3Engine
@@ -199,3 +201,12 @@ def test_bf16_encoder_weights_give_the_same_bits_as_autocast_over_fp32_weights(b
     for a, b in zip([*ours.fpn_hidden_states, ours.last_hidden_state], [*theirs.fpn_hidden_states, theirs.last_hidden_state]):
         assert a.dtype == b.dtype and torch.equal(a, b)
     assert torch.equal(our_text, their_text)
+
+
+def test_automatic_batches_are_sized_by_the_fp32_features_the_decoder_reads():
+    """The bf16 cache holds half the bytes, but the image prompt decoder copies fp32 features for every prompt
+    of a batch: the CPU batch must not double under bf16 (it would double the memory the budget bounds)."""
+    shapes = [(1, 32, 288, 288), (1, 64, 144, 144), (1, 256, 72, 72)]  # full-size tracker features
+    batches = {dtype: automatic.default_batch(SimpleNamespace(tracker=[torch.zeros(s, dtype=dtype) for s in shapes]),
+                                              "cpu") for dtype in (torch.float32, torch.bfloat16)}
+    assert batches[torch.bfloat16] == batches[torch.float32] == 4
