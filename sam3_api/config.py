@@ -31,7 +31,8 @@ class Settings(BaseSettings):
     device: Literal["auto", "cuda", "cpu"] = "auto"
     precision: Literal["auto", "fp32", "bf16"] = Field(
         "auto", description="auto: bf16 autocast where the GPU or CPU (AMX / AVX-512 BF16) computes bf16 natively, "
-                            "else fp32. Weights stay fp32; cached features use the compute dtype.")
+                            "else fp32. Under bf16 the ViT and text encoder keep bf16 matmul weights, the rest fp32; "
+                            "cached features use the compute dtype.")
     hf_token: str | None = Field(
         None, validation_alias=AliasChoices("HF_TOKEN", "HUGGINGFACE_HUB_TOKEN", "SAM3_HF_TOKEN"), repr=False
     )

@@ -24,12 +24,14 @@ MAX_BATCH = 64  # SAM's automatic mask generator default; keeps a GPU busy
 # need about four times that. On a CPU the batch is sized to this budget: at full size that is 4 prompts
 # (as fast as 64, ~0.3 GB instead of ~3.5 GB extra); the tiny dev model still gets 64.
 CPU_BATCH_BYTES = 384 * 1024**2
+FP32_BYTES = 4
 
 
 def default_batch(embedding: ImageEmbedding, device_type: str) -> int:
     if device_type == "cuda":
         return MAX_BATCH
-    per_prompt = 4 * sum(t.numel() * t.element_size() for t in embedding.tracker)
+    # The decoder reads fp32 copies of the features whatever the cache holds (Precision.decoder_features).
+    per_prompt = 4 * sum(t.numel() * FP32_BYTES for t in embedding.tracker)
     return max(1, min(MAX_BATCH, CPU_BATCH_BYTES // per_prompt))
 
 

@@ -45,7 +45,7 @@ def detect_job(engine, embedding, query: ConceptQuery):
     results, thresholds = [], query.thresholds
     for text in query.texts:
         found = engine.runtime.detect(embedding, text, query.exemplar_boxes, query.exemplar_labels,
-                                      thresholds.confidence, thresholds.mask)
+                                      thresholds.confidence, thresholds.mask, limit=query.max_masks)
         segmentation = Segmentation(
             masks=found.masks.cpu().numpy(), boxes=found.boxes.float().cpu().numpy(),
             scores=found.scores.float().cpu().numpy(), prompt=text if text is not None else "exemplars",

@@ -54,26 +54,29 @@ class Detections:
     scores: torch.Tensor  # (N,)
 
 
-def _instances(outputs, confidence_threshold: float, mask_threshold: float, size: tuple[int, int]) -> Detections:
-    """Detector output -> kept instances at the original size.
+def _instances(outputs, confidence_threshold: float, mask_threshold: float, size: tuple[int, int],
+               limit: int | None = None) -> Detections:
+    """Detector output -> kept instances at the original size, best score first (at most `limit` of them).
 
     The same arithmetic as Sam3Processor.post_process_instance_segmentation (score = sigmoid(logit) x
     presence, boxes scaled from [0, 1], bilinear resize, sigmoid > mask_threshold), but it upsamples only the
     kept queries, a chunk at a time, straight to bool: the processor's version materialises every query as
-    float and then int64 at the original size (~0.7 GB for 200 queries on a 640x480 image).
+    float and then int64 at the original size (~0.7 GB for 200 queries on a 640x480 image). With `limit`
+    only the best `limit` are upsampled: a text prompt answers max_masks of the detector's 200 queries.
     """
     scores = outputs.pred_logits[0].float().sigmoid() * outputs.presence_logits[0].float().sigmoid()
-    keep = scores > confidence_threshold
+    kept = (scores > confidence_threshold).nonzero().flatten()
+    kept = kept[torch.sort(scores[kept], descending=True, stable=True).indices[:limit]]
     height, width = size
     scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=scores.device)
-    boxes = outputs.pred_boxes[0][keep].float() * scale
-    logits = outputs.pred_masks[0][keep]
+    boxes = outputs.pred_boxes[0][kept].float() * scale
+    logits = outputs.pred_masks[0][kept]
     masks = torch.zeros((logits.shape[0], height, width), dtype=torch.bool)
     for start in range(0, logits.shape[0], MASK_CHUNK):
         chunk = logits[start : start + MASK_CHUNK].float().unsqueeze(0)
         resized = torch.nn.functional.interpolate(chunk, size=size, mode="bilinear", align_corners=False)[0]
         masks[start : start + MASK_CHUNK] = (resized.sigmoid() > mask_threshold).cpu()
-    return Detections(masks=masks, boxes=boxes.cpu(), scores=scores[keep].cpu())
+    return Detections(masks=masks, boxes=boxes.cpu(), scores=scores[kept].cpu())
 
 
 def pick_device(requested: str) -> torch.device:
@@ -106,6 +109,7 @@ class Sam3Runtime:
                  video_processor: Sam3VideoProcessor | None = None, precision: Precision | None = None):
         self.model = model.eval().to(device)
         self.precision = precision or Precision("fp32", "not asked for")
+        self.precision.prepare_weights(self.model)
         self.processor = processor
         self.video_processor = video_processor  # frames -> model input, text prompts and results of video sessions
         self.tracker_processor = Sam3TrackerProcessor(image_processor=processor.image_processor)
@@ -193,8 +197,10 @@ class Sam3Runtime:
         exemplar_labels: list[int] | None,
         confidence_threshold: float,
         mask_threshold: float,
+        limit: int | None = None,
     ) -> Detections:
-        """Find every instance of a concept given by text, exemplar boxes (xyxy pixels), or both."""
+        """Find the instances of a concept given by text, exemplar boxes (xyxy pixels), or both: every one
+        above the confidence threshold, best first, at most `limit`."""
         height, width = embedding.original_size
         # Sam3Processor turns xyxy pixels into normalised cxcywh and substitutes "visual" for a missing text.
         text = fit_text(self.processor.tokenizer, text) if text else text
@@ -220,7 +226,7 @@ class Sam3Runtime:
                 input_boxes=None if boxes is None else boxes.to(self.device),
                 input_boxes_labels=None if labels is None else labels.to(self.device),
             )
-        return _instances(outputs, confidence_threshold, mask_threshold, (height, width))
+        return _instances(outputs, confidence_threshold, mask_threshold, (height, width), limit)
 
     @torch.inference_mode()
     def decode(

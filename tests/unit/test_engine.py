@@ -173,6 +173,27 @@ def test_automatic_quality_filter_and_limits_are_honoured(engine):
     assert capped.scores.tolist() == pytest.approx(many.scores[:2].tolist())
 
 
+def test_max_masks_of_a_text_prompt_are_its_best_instances_and_only_they_are_upsampled(engine):
+    image = random_image(360, 640, seed=9)
+    [everything] = run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.0)))
+    [best] = run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.0), max_masks=3))
+    assert everything.num_masks > 3 and best.num_masks == 3
+    assert np.array_equal(best.masks, everything.masks[:3]) and np.array_equal(best.scores, everything.scores[:3])
+    assert np.array_equal(best.boxes, everything.boxes[:3])
+    resized = []
+    original = torch.nn.functional.interpolate
+
+    def counting(chunk, *args, **kwargs):
+        resized.append(chunk.shape[1])
+        return original(chunk, *args, **kwargs)
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(torch.nn.functional, "interpolate", counting)
+        run(engine.segment_text(random_image(360, 640, seed=10), ["cat"], thresholds=limits(confidence=0.0),
+                                max_masks=3))
+    assert resized[-1:] == [3], "only the kept instances are resized to the original size"
+
+
 def test_confidence_threshold_is_honoured_and_does_not_leak(engine):
     image = random_image(360, 640, seed=7)
     [everything] = run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.0)))

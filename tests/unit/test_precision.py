@@ -6,19 +6,23 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from types import SimpleNamespace
 
 import pytest
 import torch
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
+from transformers import Sam3VideoModel
 
+from sam3_api.engine import automatic
 from sam3_api.engine import precision as precision_module
+from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.precision import Precision, resolve
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt
 from sam3_api.main import create_app
 from sam3_api.serving.defaults import MASK_THRESHOLD
-from tests.conftest import auto_params, dev_settings, limits, random_image, video_request
+from tests.conftest import CACHE_DIR, auto_params, dev_settings, limits, random_image, video_request
 from tests.video_reference import moving_square_frames
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -178,3 +182,31 @@ def test_every_model_path_computes_in_the_engines_precision(engine, bf16_engine,
             assert seen["vit"] == FP32 and seen["mask decoder"] <= FP32, f"{path} under fp32: {seen}"
         else:
             assert {name: seen[name] for name in expected} == expected, f"{path} under bf16: {seen}"
+
+
+def test_bf16_encoder_weights_give_the_same_bits_as_autocast_over_fp32_weights(bf16_engine):
+    """Under bf16 the ViT's and text encoder's matmul weights are stored in bf16 (precision.bf16_encoder_weights):
+    autocast would cast them to bf16 on every call anyway, so the features must not change by one bit."""
+    encoders = bf16_engine.runtime.model.detector_model
+    assert {m.weight.dtype for m in encoders.vision_encoder.modules() if isinstance(m, torch.nn.Linear)} == BF16
+    assert encoders.vision_encoder.backbone.layer_norm.weight.dtype == torch.float32, "norms keep fp32 weights"
+    reference = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
+    pixels = torch.rand(1, 3, *[bf16_engine.runtime.processor.image_processor.size[k] for k in ("height", "width")])
+    tokens = bf16_engine.runtime.processor.tokenizer("red cup", padding="max_length", max_length=32, return_tensors="pt")
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
+        ours = encoders.get_vision_features(pixel_values=pixels)
+        theirs = reference.detector_model.get_vision_features(pixel_values=pixels)
+        our_text = encoders.get_text_features(**tokens, return_dict=True).pooler_output
+        their_text = reference.detector_model.get_text_features(**tokens, return_dict=True).pooler_output
+    for a, b in zip([*ours.fpn_hidden_states, ours.last_hidden_state], [*theirs.fpn_hidden_states, theirs.last_hidden_state]):
+        assert a.dtype == b.dtype and torch.equal(a, b)
+    assert torch.equal(our_text, their_text)
+
+
+def test_automatic_batches_are_sized_by_the_fp32_features_the_decoder_reads():
+    """The bf16 cache holds half the bytes, but the image prompt decoder copies fp32 features for every prompt
+    of a batch: the CPU batch must not double under bf16 (it would double the memory the budget bounds)."""
+    shapes = [(1, 32, 288, 288), (1, 64, 144, 144), (1, 256, 72, 72)]  # full-size tracker features
+    batches = {dtype: automatic.default_batch(SimpleNamespace(tracker=[torch.zeros(s, dtype=dtype) for s in shapes]),
+                                              "cpu") for dtype in (torch.float32, torch.bfloat16)}
+    assert batches[torch.bfloat16] == batches[torch.float32] == 4
