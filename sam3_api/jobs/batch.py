@@ -1,8 +1,10 @@
-"""Runs batch labeling jobs one at a time, one image per model step, each image's record persisted when done.
+"""Runs batch labeling jobs one at a time, B images per backbone step, each image's record persisted when done.
 
 Images are read and decoded ahead of the model on a small bounded pool (SAM3_BATCH_PREFETCH), so the model
-thread never waits for a file, a URL or a decoder. Each image is one engine call, which the engine queues at
-heavy priority (a new image needs the backbone): clicks and single requests wait at most one image.
+thread never waits for a file, a URL or a decoder. The vision backbone runs over SAM3_BATCH_BACKBONE_IMAGES
+images in one model step at heavy priority (engine/batch_embeddings.py; B = 1 runs it inside each image's
+call), then each image's heads run in one call of its own: clicks and single requests wait at most one step.
+The job's embeddings live in a small cache of their own, so a batch never evicts interactive users' images.
 
 Nothing lost, nothing twice: an image's record is appended to results.ndjson as soon as it is done, a failed
 image is recorded with its error and the job goes on. A job running when the server stops (or dies) is
@@ -19,13 +21,14 @@ from collections.abc import AsyncIterator
 from contextlib import aclosing
 
 from ..engine import prompts
+from ..engine.batch_embeddings import BATCH_WORK, encode_batch
 from ..engine.types import PreparedImage
 from ..errors import EngineBusy, InvalidImage, ModelNotReady, RequestTimeout, Sam3Error
 from ..media.batch_sources import IMAGE_SUFFIXES
 from ..media.coco_boxes import read_coco_boxes
 from ..media.fetch import fetch_url
 from ..media.images import decode_image
-from ..serving.batch import BatchSpec, batch_spec, error_record, segment_record
+from ..serving.batch import BatchSpec, batch_spec, error_record, needs_model, segment_record
 from .batch_inputs import BatchInput, keep_input, local_images, read_listing, write_listing
 from .batch_results import RESULTS_FILE, BatchResults
 from .runner import SteppedJobRunner
@@ -37,6 +40,8 @@ KIND = "batch"
 EXPIRY_CHECK_S = 300.0
 SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often while a job runs
 RETRY_BUSY_S = 1.0  # the model queue was full: the image is tried again, never recorded as failed
+Loading = tuple[str, asyncio.Task]  # a file_name and the task reading and decoding its pixels
+Loaded = PreparedImage | Sam3Error  # an image's pixels, or why they could not be read
 
 
 class BatchJobRunner(SteppedJobRunner):
@@ -135,6 +140,7 @@ class BatchJobRunner(SteppedJobRunner):
             await asyncio.sleep(EXPIRY_CHECK_S)
 
     async def _consume(self) -> None:
+        BATCH_WORK.set(True)  # this task's embeddings stay out of interactive users' cache (batch_embeddings.py)
         while True:
             job = await self._next_queued()
             await asyncio.to_thread(self.engine.wait_ready)  # a job queued while the model loads waits for it
@@ -166,54 +172,83 @@ class BatchJobRunner(SteppedJobRunner):
     async def _images(self, job: Job, results: BatchResults) -> None:
         spec = BatchSpec.from_dict(job.request["spec"])
         started, saved, ran = time.perf_counter(), 0.0, 0
-        async with aclosing(self._prefetched(job, results.done())) as loads:  # a stop cancels the loads at once
-            async for file_name, loading in loads:
-                if job.job_id in self._stop_requested:
-                    self._stop_requested.discard(job.job_id)
-                    total = job.progress["images_total"]
-                    self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; the "
-                                                        "images done are kept")
-                    return
-                results.append_record(await self._record(spec, file_name, loading))
-                ran += 1
-                job.progress.update(images_done=len(results), images_failed=results.failed,
-                                    images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
-                results.notify()
-                if time.perf_counter() - saved > SAVE_EVERY_S:
-                    self.store.save(job)
-                    saved = time.perf_counter()
+        size = self.engine.batch.images_per_step
+        async with aclosing(self._prefetched(job, results.done(), size)) as groups:  # a stop cancels the loads
+            async for group in groups:
+                loaded = await self._encoded(spec, group)
+                for file_name, image in loaded:
+                    if job.job_id in self._stop_requested:
+                        self._stop_requested.discard(job.job_id)
+                        total = job.progress["images_total"]
+                        self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; "
+                                                            "the images done are kept")
+                        return
+                    results.append_record(await self._record(spec, file_name, image))
+                    ran += 1
+                    job.progress.update(images_done=len(results), images_failed=results.failed,
+                                        images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
+                    results.notify()
+                    if time.perf_counter() - saved > SAVE_EVERY_S:
+                        self.store.save(job)
+                        saved = time.perf_counter()
         self.store.save(job)
 
-    async def _record(self, spec: BatchSpec, file_name: str, loading: asyncio.Task) -> dict:
+    async def _encoded(self, spec: BatchSpec, group: list[Loading]) -> list[tuple[str, Loaded]]:
+        """The group's images once loaded, those with prompts run through the backbone in one model step (when
+        the step takes several images); a load's failure stays with its image, to be recorded."""
+        loaded: list[tuple[str, Loaded]] = []
+        for file_name, loading in group:
+            try:
+                loaded.append((file_name, await loading))
+            except Sam3Error as exc:
+                loaded.append((file_name, exc))
+        images = [image for name, image in loaded if isinstance(image, PreparedImage) and needs_model(spec, name)]
+        if len(images) > 1:
+            await self._retrying_busy(encode_batch, self.engine, images)
+        return loaded
+
+    async def _record(self, spec: BatchSpec, file_name: str, image: Loaded) -> dict:
         """The image's record; its own failure becomes an error record, a busy engine is waited out."""
+        if isinstance(image, Sam3Error):
+            return error_record(file_name, image)
         try:
-            image = await loading
-        except Sam3Error as exc:
-            return error_record(file_name, exc)
+            return await self._retrying_busy(segment_record, self.engine, spec, file_name, image)
+        except ModelNotReady:
+            raise
+        except Sam3Error as exc:  # e.g. a box of the annotations outside this image
+            return error_record(file_name, exc, image.width, image.height)
+
+    @staticmethod
+    async def _retrying_busy(call, *args):
+        """A full model queue (or a queue deadline) is waited out: the image is never recorded as failed for it."""
         while True:
             try:
-                return await segment_record(self.engine, spec, file_name, image)
+                return await call(*args)
             except (EngineBusy, RequestTimeout):
                 await asyncio.sleep(RETRY_BUSY_S)
-            except ModelNotReady:
-                raise
-            except Sam3Error as exc:  # e.g. a box of the annotations outside this image
-                return error_record(file_name, exc, image.width, image.height)
 
-    async def _prefetched(self, job: Job, done: frozenset[str]) -> AsyncIterator[tuple[str, asyncio.Task]]:
-        """(file_name, the task loading its pixels) in listing order, at most SAM3_BATCH_PREFETCH loading ahead."""
+    async def _prefetched(self, job: Job, done: frozenset[str], size: int) -> AsyncIterator[list[Loading]]:
+        """(file_name, the task loading its pixels) in listing order, in groups of `size` (one backbone step), at
+        most SAM3_BATCH_PREFETCH loading ahead. Closed early (a stop), it cancels the loads still running."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.batch_prefetch)
         producer = asyncio.create_task(self._produce(job, done, queue))
         pending: list[asyncio.Task] = []
+        group: list[Loading] = []
         try:
             while (item := await queue.get()) is not None:
                 pending = [task for task in pending if not task.done()] + [item[1]]
-                yield item
+                group.append(item)
+                if len(group) == size:
+                    yield group
+                    group = []
+            if group:
+                yield group
             await producer  # raises what the producer raised (an archive gone unreadable)
-        finally:
+        except BaseException:  # closed early, cancelled or failed: the loads still running are not needed
             producer.cancel()
             for task in pending:
                 task.cancel()
+            raise
 
     async def _produce(self, job: Job, done: frozenset[str], queue: asyncio.Queue) -> None:
         directory, source = self.store.directory(job.job_id), job.request["source"]
