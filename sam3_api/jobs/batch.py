@@ -167,6 +167,7 @@ class BatchJobRunner(SteppedJobRunner):
             log.exception("batch job %s failed", job.job_id)
             self.store.finish(job, "failed", "internal error while labeling; the traceback is in the server log")
         finally:
+            self.engine.metrics.batch_images_per_second.set(0)
             results.notify()
 
     async def _images(self, job: Job, results: BatchResults) -> None:
@@ -183,15 +184,22 @@ class BatchJobRunner(SteppedJobRunner):
                         self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; "
                                                             "the images done are kept")
                         return
-                    results.append_record(await self._record(spec, file_name, image))
+                    record = await self._record(spec, file_name, image)
+                    results.append_record(record)
                     ran += 1
                     job.progress.update(images_done=len(results), images_failed=results.failed,
                                         images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
+                    self._count(record, job.progress["images_per_s"])
                     results.notify()
                     if time.perf_counter() - saved > SAVE_EVERY_S:
                         self.store.save(job)
                         saved = time.perf_counter()
         self.store.save(job)
+
+    def _count(self, record: dict, images_per_s: float) -> None:
+        metrics = self.engine.metrics
+        metrics.batch_images.labels("error" if "error" in record else "ok").inc()
+        metrics.batch_images_per_second.set(images_per_s)
 
     async def _encoded(self, spec: BatchSpec, group: list[Loading]) -> list[tuple[str, Loaded]]:
         """The group's images once loaded, those with prompts run through the backbone in one model step (when

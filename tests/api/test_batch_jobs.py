@@ -11,6 +11,7 @@ import zipfile
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
@@ -135,11 +136,21 @@ def test_exports_load_in_pycocotools(client, tmp_path):
 def test_a_broken_image_is_recorded_with_its_error_and_the_job_goes_on(client):
     files = [("images", ("good.png", IMAGES["img_0.png"], "image/png")),
              ("images", ("bad.png", b"not a png at all", "image/png"))]
+    before = batch_images_counted(client)
     response = submit(client, files, mode="auto")
     job = wait_finished(client, response.json()["job_id"])
     assert job["status"] == "succeeded" and job["progress"]["images_failed"] == 1
     found = records(client, job["job_id"])
     assert found["bad.png"]["error"] and "error" not in found["good.png"]
+    after = batch_images_counted(client)
+    assert (after["ok"] - before["ok"], after["error"] - before["error"]) == (1, 1)
+
+
+def batch_images_counted(client) -> dict[str, float]:
+    """sam3_batch_images_total by outcome, from /metrics."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {sample.labels["outcome"]: sample.value for family in families if family.name == "sam3_batch_images"
+            for sample in family.samples if sample.name == "sam3_batch_images_total"}
 
 
 def hostile_zip(kind: str) -> bytes:
