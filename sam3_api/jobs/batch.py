@@ -212,7 +212,13 @@ class BatchJobRunner(SteppedJobRunner):
                 loaded.append((file_name, exc))
         images = [image for name, image in loaded if isinstance(image, PreparedImage) and needs_model(spec, name)]
         if len(images) > 1:
-            await self._retrying_busy(encode_batch, self.engine, images)
+            try:
+                await self._retrying_busy(encode_batch, self.engine, images)
+            except ModelNotReady:
+                raise
+            except Sam3Error as exc:  # e.g. out of memory for B images at once: each image then runs alone
+                log.warning("batched backbone step of %d images failed (%s); running them one by one",
+                            len(images), exc.message)
         return loaded
 
     async def _record(self, spec: BatchSpec, file_name: str, image: Loaded) -> dict:
