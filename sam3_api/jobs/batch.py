@@ -52,6 +52,7 @@ class BatchJobRunner(SteppedJobRunner):
         store.resume_kinds.add(KIND)  # a batch job running at a crash is queued again, not interrupted
         self.engine, self.settings = engine, settings
         self.current: str | None = None
+        self.step_images = 1  # images per backbone step of the running job (SAM3_BATCH_BACKBONE_IMAGES)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     def _loops(self):
@@ -173,8 +174,8 @@ class BatchJobRunner(SteppedJobRunner):
     async def _images(self, job: Job, results: BatchResults) -> None:
         spec = BatchSpec.from_dict(job.request["spec"])
         started, saved, ran = time.perf_counter(), 0.0, 0
-        size = self.engine.batch.images_per_step
-        async with aclosing(self._prefetched(job, results.done(), size)) as groups:  # a stop cancels the loads
+        self.step_images = self.engine.batch.images_per_step  # halved for this job by a step out of memory
+        async with aclosing(self._prefetched(job, results.done())) as groups:  # a stop cancels the loads
             async for group in groups:
                 loaded = await self._encoded(spec, group)
                 for file_name, image in loaded:
@@ -216,9 +217,10 @@ class BatchJobRunner(SteppedJobRunner):
                 await self._retrying_busy(encode_batch, self.engine, images)
             except ModelNotReady:
                 raise
-            except Sam3Error as exc:  # e.g. out of memory for B images at once: each image then runs alone
-                log.warning("batched backbone step of %d images failed (%s); running them one by one",
-                            len(images), exc.message)
+            except Sam3Error as exc:  # e.g. out of memory: these run one by one, the next steps take half
+                self.step_images = max(1, len(images) // 2)
+                log.warning("a backbone step of %d images failed (%s); they run one by one, and this job's next "
+                            "steps take %d", len(images), exc.message, self.step_images)
         return loaded
 
     async def _record(self, spec: BatchSpec, file_name: str, image: Loaded) -> dict:
@@ -241,8 +243,8 @@ class BatchJobRunner(SteppedJobRunner):
             except (EngineBusy, RequestTimeout):
                 await asyncio.sleep(RETRY_BUSY_S)
 
-    async def _prefetched(self, job: Job, done: frozenset[str], size: int) -> AsyncIterator[list[Loading]]:
-        """(file_name, the task loading its pixels) in listing order, in groups of `size` (one backbone step), at
+    async def _prefetched(self, job: Job, done: frozenset[str]) -> AsyncIterator[list[Loading]]:
+        """(file_name, the task loading its pixels) in listing order, in groups of one backbone step, at
         most SAM3_BATCH_PREFETCH loading ahead. Closed early (a stop), it cancels the loads still running."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.batch_prefetch)
         producer = asyncio.create_task(self._produce(job, done, queue))
@@ -252,7 +254,7 @@ class BatchJobRunner(SteppedJobRunner):
             while (item := await queue.get()) is not None:
                 pending = [task for task in pending if not task.done()] + [item[1]]
                 group.append(item)
-                if len(group) == size:
+                if len(group) >= self.step_images:
                     yield group
                     group = []
             if group:

@@ -325,19 +325,23 @@ def test_a_click_waits_for_one_batch_step_not_for_the_job(client, monkeypatch):
     assert calls == ["step of 2", "click", "step of 2", "step of 2"]
 
 
-def test_a_batched_step_out_of_memory_runs_its_images_one_by_one(client, monkeypatch):
+def test_a_batched_step_out_of_memory_runs_its_images_alone_and_halves_the_next_steps(client, monkeypatch):
     runtime = client.app.state.services.engine.runtime
     encode_many = runtime.encode_many
 
+    steps = []
+
     def no_room_for_two(images):
+        steps.append(len(images))
         if len(images) > 1:
             raise MemoryError("no room for a batch")
         return encode_many(images)
 
     monkeypatch.setattr(runtime, "encode_many", no_room_for_two)
-    job = wait_finished(client, submit(client, many_images(3, first_seed=2000), texts=["cat"]).json()["job_id"])
+    job = wait_finished(client, submit(client, many_images(5, first_seed=2000), texts=["cat"]).json()["job_id"])
     assert job["status"] == "succeeded" and job["progress"]["images_failed"] == 0
     assert all(record["annotations"] for record in records(client, job["job_id"]).values())
+    assert steps[0] == 2 and steps[1:] == [1] * 5  # the failed pair alone, then steps of one (halved)
 
 
 def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
