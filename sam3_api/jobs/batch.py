@@ -177,34 +177,36 @@ class BatchJobRunner(SteppedJobRunner):
         self.step_images = self.engine.batch.images_per_step  # halved for this job by a step out of memory
         async with aclosing(self._prefetched(job, results.done())) as groups:  # a stop cancels the loads
             async for group in groups:
-                loaded = await self._encoded(spec, group)
-                for file_name, image in loaded:
-                    if job.job_id in self._stop_requested:
-                        self._stop_requested.discard(job.job_id)
-                        total = job.progress["images_total"]
-                        self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; "
-                                                            "the images done are kept")
+                for file_name, image in await self._encoded(spec, group):
+                    if self._cancelled(job, results):
                         return
                     record = await self._record(spec, file_name, image)
                     results.append_record(record)
                     ran += 1
-                    job.progress.update(images_done=len(results), images_failed=results.failed,
-                                        images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
-                    self._count(record, job.progress["images_per_s"])
-                    results.notify()
+                    self._progressed(job, results, record, ran / max(time.perf_counter() - started, 1e-6))
                     if time.perf_counter() - saved > SAVE_EVERY_S:
                         self.store.save(job)
                         saved = time.perf_counter()
         self.store.save(job)
 
-    def _count(self, record: dict, images_per_s: float) -> None:
-        metrics = self.engine.metrics
-        metrics.batch_images.labels("error" if "error" in record else "ok").inc()
-        metrics.batch_images_per_second.set(images_per_s)
+    def _cancelled(self, job: Job, results: BatchResults) -> bool:
+        """A cancel asked for takes effect here, between images: the job ends, the images done are kept."""
+        if job.job_id not in self._stop_requested:
+            return False
+        self._stop_requested.discard(job.job_id)
+        self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {job.progress['images_total']} "
+                                            "images; the images done are kept")
+        return True
+
+    def _progressed(self, job: Job, results: BatchResults, record: dict, images_per_s: float) -> None:
+        job.progress.update(images_done=len(results), images_failed=results.failed,
+                            images_per_s=round(images_per_s, 3))
+        self.engine.metrics.batch_images.labels("error" if "error" in record else "ok").inc()
+        self.engine.metrics.batch_images_per_second.set(job.progress["images_per_s"])
+        results.notify()
 
     async def _encoded(self, spec: BatchSpec, group: list[Loading]) -> list[tuple[str, Loaded]]:
-        """The group's images once loaded, those with prompts run through the backbone in one model step (when
-        the step takes several images); a load's failure stays with its image, to be recorded."""
+        """The group's images loaded (or their load's error) and, those asked something, through one backbone step."""
         loaded: list[tuple[str, Loaded]] = []
         for file_name, loading in group:
             try:
@@ -219,8 +221,7 @@ class BatchJobRunner(SteppedJobRunner):
                 raise
             except Sam3Error as exc:  # e.g. out of memory: these run one by one, the next steps take half
                 self.step_images = max(1, len(images) // 2)
-                log.warning("a backbone step of %d images failed (%s); they run one by one, and this job's next "
-                            "steps take %d", len(images), exc.message, self.step_images)
+                log.warning("a step of %d images failed (%s); next: %d", len(images), exc.message, self.step_images)
         return loaded
 
     async def _record(self, spec: BatchSpec, file_name: str, image: Loaded) -> dict:
