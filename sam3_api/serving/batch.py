@@ -86,7 +86,7 @@ def image_prompts(spec: BatchSpec, file_name: str) -> ImagePrompts | None:
 
 def needs_model(spec: BatchSpec, file_name: str) -> bool:
     """Whether the image is asked anything (a boxes job skips the images its annotations have no box on)."""
-    return spec.mode != "boxes" or bool(spec.boxes.get(file_name))
+    return image_prompts(spec, file_name) is not None
 
 
 async def segment_record(engine, spec: BatchSpec, file_name: str, image: np.ndarray | PreparedImage) -> dict:
