@@ -41,6 +41,9 @@ WORKDIR /app
 # lands in the image.
 COPY requirements.txt ./
 RUN --mount=type=cache,target=/root/.cache/pip pip install -r requirements.txt
+# label-studio-sdk for its brush converter only; its own pins clash with ours (see the file).
+COPY requirements-no-deps.txt ./
+RUN --mount=type=cache,target=/root/.cache/pip pip install --no-deps -r requirements-no-deps.txt
 
 COPY app.py ./
 COPY sam3_api/ ./sam3_api/

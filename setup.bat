@@ -86,12 +86,12 @@ set "DEV_STAMP=.venv\.sam3-api-requirements-dev.sha256"
 if "%DEV%"=="1" (
     set "STAMP=%DEV_STAMP%"
     set "REQ=requirements-dev.txt"
-    set "DIGEST_FILES=requirements.txt requirements-dev.txt"
+    set "DIGEST_FILES=requirements.txt requirements-no-deps.txt requirements-dev.txt"
     set "WHAT=runtime + dev"
 ) else (
     set "STAMP=%RUNTIME_STAMP%"
     set "REQ=requirements.txt"
-    set "DIGEST_FILES=requirements.txt"
+    set "DIGEST_FILES=requirements.txt requirements-no-deps.txt"
     set "WHAT=runtime"
 )
 
@@ -111,10 +111,16 @@ if errorlevel 1 (
     echo setup.bat: pip install failed; fix the error above and run setup.bat again 1>&2
     exit /b 1
 )
+echo [setup] installing requirements-no-deps.txt without their dependencies
+"%VPY%" -m pip install --no-deps -r requirements-no-deps.txt
+if errorlevel 1 (
+    echo setup.bat: pip install --no-deps -r requirements-no-deps.txt failed; fix the error above and run setup.bat again 1>&2
+    exit /b 1
+)
 
 rem Written only after pip succeeded; a dev install also satisfies a runtime one.
-"%VPY%" -c "%STAMP_PY%" write "%RUNTIME_STAMP%" requirements.txt
-if "%DEV%"=="1" "%VPY%" -c "%STAMP_PY%" write "%DEV_STAMP%" requirements.txt requirements-dev.txt
+"%VPY%" -c "%STAMP_PY%" write "%RUNTIME_STAMP%" requirements.txt requirements-no-deps.txt
+if "%DEV%"=="1" "%VPY%" -c "%STAMP_PY%" write "%DEV_STAMP%" requirements.txt requirements-no-deps.txt requirements-dev.txt
 
 "%VPY%" -c "import torch; print('[setup] torch', torch.__version__, '; CUDA GPU:', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'none (the server will run on CPU)')"
 echo [setup] done. Start the server with start_server.bat

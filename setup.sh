@@ -5,6 +5,8 @@
 #   ./setup.sh --dev     plus the test dependencies (requirements-dev.txt)
 #   ./setup.sh --force   run pip even when nothing changed
 #
+# requirements-no-deps.txt is installed with --no-deps after the others (see that file for why).
+#
 # Idempotent and fast: after a successful install a stamp in .venv records the sha256 of the requirement
 # files (and the Python version); while they are unchanged pip is not run at all, so start_server.sh and
 # run_tests.sh can call this every time. PYTHON=/path/to/python3.x picks the interpreter for a new .venv.
@@ -86,9 +88,9 @@ print(h.hexdigest())' "$@"
 
 RUNTIME_STAMP="$VENV/.sam3-api-requirements.sha256"
 DEV_STAMP="$VENV/.sam3-api-requirements-dev.sha256"
-runtime_digest="$(digest requirements.txt)"
+runtime_digest="$(digest requirements.txt requirements-no-deps.txt)"
 if [ "$DEV" = 1 ]; then
-    dev_digest="$(digest requirements.txt requirements-dev.txt deploy/ray/requirements.txt)"
+    dev_digest="$(digest requirements.txt requirements-no-deps.txt requirements-dev.txt deploy/ray/requirements.txt)"
     STAMP="$DEV_STAMP"; WANT="$dev_digest"; FILES=(-r requirements-dev.txt); WHAT="runtime + dev"
 else
     STAMP="$RUNTIME_STAMP"; WANT="$runtime_digest"; FILES=(-r requirements.txt); WHAT="runtime"
@@ -105,6 +107,8 @@ say "upgrading pip in $VENV"
 "$VPY" -m pip install --upgrade pip
 say "installing $WHAT dependencies: pip install ${FILES[*]}"
 "$VPY" -m pip install "${FILES[@]}"
+say "installing requirements-no-deps.txt without their dependencies: pip install --no-deps -r requirements-no-deps.txt"
+"$VPY" -m pip install --no-deps -r requirements-no-deps.txt
 
 # Written only after pip succeeded, so a failed or interrupted install is retried next time.
 # requirements-dev.txt includes requirements.txt, so a dev install also satisfies a runtime one.

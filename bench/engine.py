@@ -53,7 +53,8 @@ def _prompts(engine: Sam3Engine, auto_side: int):
         "box": lambda img: engine.segment_boxes(img, [[100, 100, 400, 300]], thresholds=KEEP_ALL),
         "points": lambda img: engine.segment_points(img, [[320, 240]], [1], thresholds=KEEP_ALL),
         "auto": lambda img: engine.segment_auto(img, AutoParams(points_per_side=auto_side, pred_iou_thresh=0.0,
-                                                                stability_score_thresh=0.0)),
+                                                                stability_score_thresh=0.0,
+                                                                mask_threshold=MASK_THRESHOLD)),
     }
 
 

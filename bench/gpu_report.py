@@ -43,6 +43,7 @@ from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.checkpoint import is_current_checkpoint, write_checkpoint  # noqa: E402
 from sam3_api.engine.devmodel import dev_tokenizer, full_size_config  # noqa: E402
 from sam3_api.engine.video import VideoRequest  # noqa: E402
+from sam3_api.serving.defaults import MASK_THRESHOLD  # noqa: E402
 
 VIDEO_OBJECTS = (1, 4, 16)
 
@@ -117,9 +118,9 @@ def click_figures(host: str, image: bytes, count: int) -> dict:
 
 def video_figures(engine, frames: list[np.ndarray], budget: Budget) -> dict:
     height, width = frames[0].shape[:2]
-    requests = {f"box_{n}": VideoRequest(objects=video_bench.boxes(n, height, width), direction="forward")
-                for n in VIDEO_OBJECTS}
-    requests["text"] = VideoRequest(texts=["square"])
+    requests = {f"box_{n}": VideoRequest(objects=video_bench.boxes(n, height, width), direction="forward",
+                                         mask_threshold=MASK_THRESHOLD) for n in VIDEO_OBJECTS}
+    requests["text"] = VideoRequest(texts=["square"], mask_threshold=MASK_THRESHOLD)
     figures = {}
     for name, request in requests.items():
         run = budget.run(f"video.{name}", lambda: asyncio.run(video_bench.track(engine, frames, request)))

@@ -31,6 +31,7 @@ from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.engine import Sam3Engine  # noqa: E402
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest  # noqa: E402
+from sam3_api.serving.defaults import MASK_THRESHOLD  # noqa: E402
 
 
 def rss_bytes() -> int:
@@ -108,10 +109,10 @@ async def measure(engine: Sam3Engine, frames: list[np.ndarray], object_counts: l
     height, width = frames[0].shape[:2]
     figures = {}
     for count in object_counts:
-        figures[f"box_{count}"] = await track(engine, frames, VideoRequest(objects=boxes(count, height, width),
-                                                                          direction="forward"))
+        request = VideoRequest(objects=boxes(count, height, width), direction="forward", mask_threshold=MASK_THRESHOLD)
+        figures[f"box_{count}"] = await track(engine, frames, request)
     if text:
-        figures["text"] = await track(engine, frames, VideoRequest(texts=["square"]))
+        figures["text"] = await track(engine, frames, VideoRequest(texts=["square"], mask_threshold=MASK_THRESHOLD))
     return figures
 
 

@@ -176,7 +176,7 @@ class Settings(BaseSettings):
     label_studio_url: str | None = Field(None, description="Label Studio's address; its relative file URLs are "
                                                            "read from here only.")
     label_studio_api_key: str | None = Field(None, repr=False, description="Token for Label Studio's files when "
-                                                                           "/setup sent none (legacy or personal).")
+                                             "/setup's is missing or refused (legacy or personal access token).")
     label_studio_prompts: dict[str, str] = Field(default_factory=dict, description="Label -> comma-separated text "
                                                                                     "prompts, as JSON.")
     label_studio_threshold: float = Field(0.5, ge=0, le=1, description="Lowest score of a pre-labelled instance.")

@@ -18,7 +18,7 @@ from .api.auth import install_auth
 from .api.errors import install_error_handlers
 from .api.openapi import install_contract, operation_id
 from .api.limits import BodySizeLimit, body_limit_for
-from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations, run_shutdown_hooks
+from .api.operations import WORKER_STOP_TIMEOUT_S, install_operations
 from .api.ratelimit import enforce_rate_limit
 from .api.replica_headers import EXPOSED_HEADERS, ReplicaHeaders, replica_id_for
 from .api.services import Services
@@ -90,7 +90,7 @@ def _lifespan(services: Services, owns_engine: bool):
     @asynccontextmanager
     async def lifespan(app: FastAPI):
         services.engine.start()
-        app.state.draining = False  # /health/ready: true again if a test restarts the app
+        services.draining = False  # /health/ready: true again if a test restarts the app
         for runner in services.runners:
             runner.start()
         try:
@@ -98,7 +98,7 @@ def _lifespan(services: Services, owns_engine: bool):
         finally:
             await services.ws_sessions.close_all()
             await services.ws_video_sessions.close_all()  # their private video copies are deleted
-            await run_shutdown_hooks(app)
+            await services.drain()
             for runner in reversed(services.runners):
                 await runner.shutdown()
             if owns_engine:

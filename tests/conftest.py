@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import io
 import os
@@ -18,7 +19,8 @@ from PIL import Image
 
 from sam3_api.config import Settings
 from sam3_api.engine.engine import Sam3Engine
-from sam3_api.engine.types import Thresholds
+from sam3_api.engine.types import AutoParams, Thresholds
+from sam3_api.engine.video import VideoRequest
 from sam3_api.serving.defaults import MASK_THRESHOLD
 from tests.http_server import server  # noqa: F401 - the 127.0.0.1 test HTTP server fixture, for every test
 
@@ -52,17 +54,49 @@ def limits(confidence: float = 0.0, mask: float = MASK_THRESHOLD) -> Thresholds:
     return Thresholds(mask=mask, confidence=confidence)
 
 
+def video_request(**fields) -> VideoRequest:
+    """A VideoRequest of a direct engine call in a test, at the default mask threshold unless it names one."""
+    return VideoRequest(**{"mask_threshold": MASK_THRESHOLD, **fields})
+
+
+def auto_params(**fields) -> AutoParams:
+    """Automatic-mode knobs of a direct engine call in a test, at the default mask threshold unless named."""
+    return AutoParams(**{"mask_threshold": MASK_THRESHOLD, **fields})
+
+
 class ManualClock:
-    """A wall clock that moves only when a test says so: `store.clock = clock; clock.advance(ttl + 1)`."""
+    """A wall clock that moves only when a test says so: `store.clock = clock; clock.advance(ttl + 1)`.
+
+    `sleep` is asyncio.sleep on this clock (for code that waits out a TTL, e.g. Services.idle_sleep): it returns
+    once the test has advanced the clock that far. `started` counts the sleeps begun, `slept` those ended.
+    """
+
+    POLL_S = 0.002  # how often a sleeper looks at the clock (real time; no TTL is waited out)
 
     def __init__(self, now: float | None = None):
         self.now = time.time() if now is None else now
+        self.started = self.slept = 0
 
     def __call__(self) -> float:
         return self.now
 
     def advance(self, seconds: float) -> None:
         self.now += seconds
+
+    async def sleep(self, seconds: float) -> None:
+        deadline = self.now + seconds
+        self.started += 1
+        while self.now < deadline:
+            await asyncio.sleep(self.POLL_S)
+        self.slept += 1
+
+    def wait_for_sleep(self, after: int, timeout: float = 30.0) -> None:
+        """Block the test's thread until more than `after` sleeps began: the code under test now waits on this
+        clock, so advancing it wakes that code."""
+        deadline = time.monotonic() + timeout
+        while self.started <= after:
+            assert time.monotonic() < deadline, "the code under test never slept on the manual clock"
+            time.sleep(self.POLL_S)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,8 @@ from ..jobs.batch import BatchJobRunner
 from ..jobs.short import ShortJobRunner
 from ..jobs.sources import VideoSources
 from ..jobs.video import VideoJobRunner
-from .services import Services, services_of
+from .services import Services
+from .state import services_of
 
 
 def get_services(connection: HTTPConnection) -> Services:

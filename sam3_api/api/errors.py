@@ -22,6 +22,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.routing import Match
 
 from ..errors import Sam3Error
+from .state import services_of
 
 log = logging.getLogger(__name__)
 
@@ -53,7 +54,7 @@ NATIVE = Surface("native", error_response)
 
 
 def register_surface(app, surface: Surface) -> None:
-    app.state.surfaces = [*getattr(app.state, "surfaces", []), surface]
+    services_of(app).surfaces.append(surface)
 
 
 def route_path(scope) -> str:
@@ -66,7 +67,7 @@ def route_path(scope) -> str:
 
 def surface_for(app, path: str) -> Surface:
     """The surface owning `path` (an adapter's), else the native one."""
-    for surface in getattr(app.state, "surfaces", ()):
+    for surface in services_of(app).surfaces:
         if surface.owns(path):
             return surface
     return NATIVE

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Iterator
 
-from fastapi import APIRouter, FastAPI, Request, Response
+from fastapi import APIRouter, FastAPI, Response
 from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
@@ -22,9 +22,9 @@ from prometheus_fastapi_instrumentator import Instrumentator
 from prometheus_fastapi_instrumentator import metrics as http_metrics
 
 from ..engine.memory import gpu_memory_bytes
+from .deps import ApiKeyDep, ServicesDep
 from .errors import error_response
-from .deps import api_key
-from .services import services_of
+from .state import services_of
 
 router = APIRouter(tags=["operations"])
 HTTP_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
@@ -86,23 +86,22 @@ def _model(status) -> Iterator[Metric]:
 
 def install_metrics(app: FastAPI) -> CollectorRegistry:
     """Instrument HTTP traffic (adds a middleware), register the state collector, mount GET /metrics."""
-    registry = CollectorRegistry()
+    registry = services_of(app).metrics_registry
     instrumentator = Instrumentator(should_group_status_codes=False, excluded_handlers=["^/metrics$"],
                                     registry=registry)
     instrumentator.add(http_metrics.requests(registry=registry),
                        http_metrics.latency(registry=registry, buckets=HTTP_BUCKETS))
     instrumentator.instrument(app)
     registry.register(StateCollector(app))
-    app.state.metrics_registry = registry
     app.include_router(router)
     return registry
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
             responses={200: {"content": {CONTENT_TYPE_LATEST: {}}}})
-async def metrics(request: Request) -> Response:
+async def metrics(services: ServicesDep, api_key: ApiKeyDep) -> Response:
     """Prometheus text format; needs an API key when SAM3_METRICS_REQUIRE_KEY is set."""
-    if services_of(request.app).settings.metrics_require_key and api_key(request) is None:
+    if services.settings.metrics_require_key and api_key is None:
         return error_response(401, "GET /metrics needs a valid API key (SAM3_METRICS_REQUIRE_KEY is set)",
                               "unauthorized", {"WWW-Authenticate": "Bearer"})
-    return Response(generate_latest(request.app.state.metrics_registry), media_type=CONTENT_TYPE_LATEST)
+    return Response(generate_latest(services.metrics_registry), media_type=CONTENT_TYPE_LATEST)

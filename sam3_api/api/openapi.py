@@ -6,6 +6,8 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .state import services_of
+
 DEFS = "#/$defs/"
 
 
@@ -122,7 +124,7 @@ def install_contract(app) -> None:
 def document_contract(app, schema: dict) -> dict:
     from .errors import surface_for  # here, not at import: errors.py is imported by much of the app
 
-    keys_on = bool(app.state.services.settings.api_keys)
+    keys_on = bool(services_of(app).settings.api_keys)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for path, operations in schema.get("paths", {}).items():
         surface = surface_for(app, path).name

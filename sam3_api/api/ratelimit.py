@@ -20,9 +20,7 @@ from limits.strategies import MovingWindowRateLimiter
 from starlette.requests import HTTPConnection
 
 from ..errors import RateLimited
-from .deps import ApiKeyDep
-from .services import services_of
-
+from .deps import ApiKeyDep, ServicesDep
 
 
 class KeyRateLimiter:
@@ -43,13 +41,13 @@ class KeyRateLimiter:
                           f"retry in {retry_after} s", retry_after_s=retry_after)
 
 
-async def enforce_rate_limit(connection: HTTPConnection, api_key: ApiKeyDep) -> None:
+async def enforce_rate_limit(connection: HTTPConnection, services: ServicesDep, api_key: ApiKeyDep) -> None:
     """App-wide dependency: counts HTTP requests per key (WebSocket messages are not rate limited)."""
-    limiter: KeyRateLimiter | None = getattr(connection.app.state, "rate_limiter", None)
+    limiter = services.rate_limiter
     if limiter is None or api_key is None or connection.scope["type"] != "http":
         return
     try:
         limiter.check(api_key)
     except RateLimited:
-        services_of(connection.app).engine.metrics.rate_limited.inc()
+        services.engine.metrics.rate_limited.inc()
         raise

@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
+from ..serving.defaults import MASK_THRESHOLD
+
 MAX_LIST = 10_000  # hard schema cap; SAM3_VIDEO_MAX_OBJECTS / SAM3_MAX_PROMPTS are checked by the engine
 
 
@@ -42,7 +44,8 @@ class VideoJobParams(BaseModel):
     confidence_threshold: float | None = Field(
         None, ge=0.0, le=1.0, description="Text: detection score threshold (default 0.5); picked objects: "
                                           "minimum visibility score for a frame to report the object (default 0).")
-    mask_threshold: float = Field(0.5, ge=0.0, le=1.0, description="Probability above which a pixel is in a mask.")
+    mask_threshold: float = Field(MASK_THRESHOLD, ge=0.0, le=1.0,
+                                  description="Probability above which a pixel is in a mask.")
 
     @field_validator("texts", "objects", mode="before")
     @classmethod

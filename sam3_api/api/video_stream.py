@@ -10,20 +10,14 @@ import asyncio
 import json
 from collections.abc import AsyncIterator
 
-from fastapi import Request
 from fastapi.sse import format_sse_event
 
 from ..jobs.store import Job
 from ..jobs.video_io import original_index
 from ..media.masks import mask_to_polygons, rle_to_mask
 from .video_schemas import VideoInfoOut, VideoJobOut
-from .services import services_of
 
 WAIT_S = 5.0  # a stream re-checks the job at least this often even without news
-
-
-def runner_of(request: Request):
-    return services_of(request.app).video_jobs
 
 
 def job_out(job: Job) -> VideoJobOut:

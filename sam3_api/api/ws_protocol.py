@@ -14,8 +14,8 @@ from pydantic import Field, TypeAdapter, model_validator
 
 from ..serving.defaults import TEXT_CONFIDENCE
 from .ws import protocol as ws
-from .ws.protocol import (Coordinate, ErrorEvent, Event, Message, ObjectId, Pong, ProtocolError,
-                          SessionClosed)
+from .ws.protocol import (CloseMessage, Coordinate, ErrorEvent, Event, Message, NewObjectMessage,  # noqa: F401
+                          ObjectCreated, ObjectId, PingMessage, Pong, ProtocolError, SessionClosed)
 
 MaskFormat = Literal["png", "rle"]
 __all__ = ["Coordinate", "ErrorEvent", "ObjectId", "Pong", "ProtocolError", "SessionClosed"]  # the shared base
@@ -68,10 +68,6 @@ class TextMessage(Message):
     max_masks: int | None = Field(None, ge=1, le=1000)
 
 
-class NewObjectMessage(Message):
-    type: Literal["new_object"]
-
-
 class UndoMessage(_ObjectMessage):
     type: Literal["undo"]
 
@@ -84,14 +80,6 @@ class SetOptionsMessage(Message):
     type: Literal["set_options"]
     mask_format: MaskFormat | None = None
     mask_threshold: float | None = Field(None, ge=0.0, le=1.0)
-
-
-class PingMessage(Message):
-    type: Literal["ping"]
-
-
-class CloseMessage(Message):
-    type: Literal["close"]
 
 
 ClientMessage = Annotated[
@@ -168,11 +156,6 @@ class TextResult(Event):
     image_id: str
     mask_format: MaskFormat
     latency_ms: float
-
-
-class ObjectCreated(Event):
-    type: Literal["object_created"] = "object_created"
-    object_id: int
 
 
 class PromptRemoved(Event):

@@ -13,8 +13,8 @@ from pydantic import BaseModel, Field, TypeAdapter, model_validator
 
 from ..serving.defaults import TEXT_CONFIDENCE
 from .ws import protocol as ws
-from .ws.protocol import Coordinate, Event, Message, ObjectId
-from .ws.protocol import ErrorEvent, Pong, SessionClosed  # noqa: F401 - the same events as /ws/realtime
+from .ws.protocol import CloseMessage, Coordinate, Event, Message, NewObjectMessage, ObjectId, PingMessage
+from .ws.protocol import ErrorEvent, ObjectCreated, Pong, SessionClosed  # noqa: F401 - the same as /ws/realtime
 
 FrameIndex = Annotated[int, Field(ge=0, le=10_000_000)]
 Direction = Literal["forward", "backward", "both"]
@@ -75,10 +75,6 @@ class UndoMessage(Message):
     object_id: ObjectId | None = None
 
 
-class NewObjectMessage(Message):
-    type: Literal["new_object"]
-
-
 class RemoveObjectMessage(Message):
     type: Literal["remove_object"]
     object_id: ObjectId
@@ -112,14 +108,6 @@ class CancelMessage(Message):
 
 class ResetMessage(Message):
     type: Literal["reset"]
-
-
-class PingMessage(Message):
-    type: Literal["ping"]
-
-
-class CloseMessage(Message):
-    type: Literal["close"]
 
 
 ClientMessage = Annotated[
@@ -165,11 +153,6 @@ class VideoOpened(Event):
     frame_url: str  # "/video/sources/<id>/frames/{frame}.jpg": put the frame index in place of {frame}
     object_id: int  # the current object (the next click's, unless one names another)
     latency_ms: float
-
-
-class ObjectCreated(Event):
-    type: Literal["object_created"] = "object_created"
-    object_id: int
 
 
 class PromptResult(Event):

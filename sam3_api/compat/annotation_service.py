@@ -46,7 +46,7 @@ from fastapi.exceptions import RequestValidationError
 from fastapi.responses import Response
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
-from ..api.deps import EngineDep, SettingsDep
+from ..api.deps import ApiKeyDep, EngineDep, SettingsDep, VideoJobsDep
 from ..api.errors import Surface
 from ..api.inputs import image_from_base64, image_from_server_path
 from ..api.openapi import json_body_schema
@@ -153,24 +153,26 @@ def _body_schema(model: type[BaseModel]) -> dict:
 
 @router.post("/predict_video", openapi_extra=_body_schema(VideoBoxRequest),
              summary="Track boxed objects through a video (the service's /predict_video)")
-async def predict_video(request: Request) -> Response:
+async def predict_video(request: Request, runner: VideoJobsDep, settings: SettingsDep, key: ApiKeyDep) -> Response:
     """Boxes on the first frame, tracked forward: every frame as a JPEG with the objects blended in."""
     body = await _video_body(request, VideoBoxRequest)
     if not body.boxes:
         raise Sam3Error("Initial box prompts are required for video tracking.", field="boxes")
     objects = [{"frame_index": 0, "box": prompt.box} for prompt in body.boxes]
-    frames = await track_video(request, body.video_base64, {"objects": objects, "direction": "forward"})
+    frames = await track_video(runner, settings, key, body.video_base64, {"objects": objects, "direction": "forward"})
     return await _json({"frames": frames, "debug_images": None})
 
 
 @router.post("/predict_video_text", openapi_extra=_body_schema(VideoTextRequest),
              summary="Find and track every instance of a text through a video (the service's /predict_video_text)")
-async def predict_video_text(request: Request) -> Response:
+async def predict_video_text(request: Request, runner: VideoJobsDep, settings: SettingsDep,
+                             key: ApiKeyDep) -> Response:
     """Every instance of the text, tracked: every frame as a JPEG with the instances blended in."""
     body = await _video_body(request, VideoTextRequest)
     if not body.text_prompt.strip():
         raise Sam3Error("Text prompt is required for video tracking.", field="text_prompt")
-    frames = await track_video(request, body.video_base64, {"texts": [body.text_prompt], "direction": "forward"})
+    frames = await track_video(runner, settings, key, body.video_base64,
+                               {"texts": [body.text_prompt], "direction": "forward"})
     return await _json({"frames": frames})
 
 

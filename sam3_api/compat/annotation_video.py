@@ -15,14 +15,12 @@ import logging
 from dataclasses import replace
 
 import cv2
-from fastapi import Request
-
-from ..api.deps import api_key
-from ..api.services import services_of
 from ..api.video_inputs import VideoInput, save_video
+from ..config import Settings
 from ..errors import Conflict, ModelNotReady, Sam3Error
 from ..jobs.render import frame_masks
 from ..jobs.store import Job
+from ..jobs.video import VideoJobRunner
 from ..jobs.submit import discard, incoming_dir
 from ..jobs.video_io import open_frames
 from ..media.video import VideoLimits
@@ -39,14 +37,14 @@ class TrackingFailed(Sam3Error):
     code = "tracking_failed"
 
 
-async def track_video(request: Request, video_base64: str, params: dict) -> dict[str, str]:
+async def track_video(runner: VideoJobRunner, settings: Settings, owner: str | None, video_base64: str,
+                      params: dict) -> dict[str, str]:
     """Track `params` (VideoJobParams fields) through the video; {"<frame index>": JPEG data URL} of every frame."""
-    settings, runner = services_of(request.app).settings, services_of(request.app).video_jobs
     runner.admit()  # a full queue answers before anything is decoded
     scratch = incoming_dir(settings.data_dir)
     try:
         source = await save_video(VideoInput(base64=video_base64), scratch / "source", settings)
-        job = await submit_video_job(runner, route_limits(settings), scratch, source, params, owner=api_key(request))
+        job = await submit_video_job(runner, route_limits(settings), scratch, source, params, owner=owner)
     finally:
         discard(scratch)
     try:

@@ -36,13 +36,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from typing import Annotated
 
 import numpy as np
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Depends
 
-from ..api.deps import EngineDep, SettingsDep, api_key
+from ..api.deps import ApiKeyDep, EngineDep, ServicesDep, SettingsDep
 from ..api.errors import Surface
-from ..api.services import Services, services_of
+from ..api.services import Services
 from ..api.inputs import image_from_base64, image_from_url
 from ..config import Settings
 from ..engine.engine import Sam3Engine
@@ -69,11 +70,19 @@ def install_state(services: Services) -> None:
     services.adapters[IMAGES] = ScopedImages(settings.image_id_entries, settings.image_id_bytes)
 
 
+def _scoped_images(services: ServicesDep) -> ScopedImages:
+    return services.adapters[IMAGES]
+
+
+ImagesDep = Annotated[ScopedImages, Depends(_scoped_images)]
+
+
 @router.post("/concept_segment", summary="Every instance of each text or exemplar prompt (SAM 3 PCS)")
-async def concept_segment(body: ConceptSegmentRequest, request: Request, engine: EngineDep, settings: SettingsDep):
+async def concept_segment(body: ConceptSegmentRequest, engine: EngineDep, settings: SettingsDep, images: ImagesDep,
+                          key: ApiKeyDep):
     """Concept prompts, each answered with its own instances (polygon or RLE)."""
     started = time.perf_counter()
-    image = await _image(body, request, engine, settings)
+    image = await _image(body, images, key, engine, settings)
     found = [await _concept(engine, image, prompt, body.output_prob_thresh, index)
              for index, prompt in enumerate(body.prompts)]
     if body.nms_iou_threshold is not None:
@@ -87,13 +96,14 @@ async def concept_segment(body: ConceptSegmentRequest, request: Request, engine:
 
 
 @router.post("/visual_segment", summary="The object at each box and/or points (SAM 3 PVS)")
-async def visual_segment(body: VisualSegmentRequest, request: Request, engine: EngineDep, settings: SettingsDep):
+async def visual_segment(body: VisualSegmentRequest, engine: EngineDep, settings: SettingsDep, images: ImagesDep,
+                         key: ApiKeyDep):
     """Visual prompts: one prediction per prompt, in order."""
     started = time.perf_counter()
     if not body.prompts:
         raise InvalidPrompt("prompts is empty: give {\"prompts\": [{\"points\": [{\"x\": 100, \"y\": 80, "
                             "\"positive\": true}]}]} or a box", field="prompts")
-    image = await _image(body, request, engine, settings)
+    image = await _image(body, images, key, engine, settings)
     found = [await _visual(engine, image, prompt, body.multimask_output, index)
              for index, prompt in enumerate(body.prompts)]
     fmt = "rle" if body.format == "rle" else "polygon"
@@ -102,31 +112,28 @@ async def visual_segment(body: VisualSegmentRequest, request: Request, engine: E
 
 
 @router.post("/embed_image", summary="Encode an image now; later requests name it by image_id")
-async def embed_image(body: EmbedImageRequest, request: Request, engine: EngineDep, settings: SettingsDep):
+async def embed_image(body: EmbedImageRequest, engine: EngineDep, settings: SettingsDep, images: ImagesDep,
+                      key: ApiKeyDep):
     """Run the backbone once; answer the image_id that later requests may use instead of the image."""
     started = time.perf_counter()
-    image = await engine.embed(await _image(body, request, engine, settings))
+    image = await engine.embed(await _image(body, images, key, engine, settings))
     image_id = body.image_id or image.key
-    _images(request).remember(api_key(request), image_id, image)
+    images.remember(key, image_id, image)
     return {"image_id": image_id, "time": time.perf_counter() - started}
 
 
-def _images(request: Request) -> ScopedImages:
-    return services_of(request.app).adapters[IMAGES]
-
-
-async def _image(body: RequestBase, request: Request, engine: Sam3Engine, settings: Settings) -> PreparedImage:
+async def _image(body: RequestBase, images: ScopedImages, key: str | None, engine: Sam3Engine,
+                 settings: Settings) -> PreparedImage:
     """The request's pixels (remembered under its image_id), or the image an earlier request named."""
-    key = api_key(request)
     if body.image is not None:
         image = await engine.prepare(await _decode(body.image.type, body.image.value, settings))
         if body.image_id:
-            _images(request).remember(key, body.image_id, image)
+            images.remember(key, body.image_id, image)
         return image
     if not body.image_id:
         raise InvalidImage("image is required: {\"type\": \"base64\", \"value\": \"...\"} or {\"type\": \"url\", "
                            "\"value\": \"https://...\"}, or the image_id of an earlier request", field="image")
-    image = _images(request).find(key, body.image_id)
+    image = images.find(key, body.image_id)
     if image is None:
         raise NotFound(f"image_id {body.image_id!r} is not held for this API key (never sent, or forgotten); "
                        "send the image again", field="image_id")

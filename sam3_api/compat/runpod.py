@@ -33,18 +33,17 @@ from __future__ import annotations
 import asyncio
 from typing import Any
 
-from fastapi import APIRouter, FastAPI, Query, Request
+from fastapi import APIRouter, Query
 from pydantic import BaseModel, ConfigDict, Field
 
-from ..api.deps import api_key
+from ..api.deps import ApiKeyDep, EngineDep, RunpodJobsDep, SettingsDep
 from ..api.errors import Surface
-from ..config import Settings
 from ..errors import NotFound
 from ..jobs.short import ShortJobRunner
 from ..jobs.store import Job
 from .common import error_field
 from .runpod_handler import make_handler
-from ..api.services import Services, services_of
+from ..api.services import Services
 
 KIND = "runpod"
 DEFAULT_WAIT_MS = 90_000
@@ -93,55 +92,50 @@ def _route(path: str, methods: list[str], summary: str, bare: bool = True):
 
 
 @_route("/runsync", ["POST"], "Run a job and wait for its result (Runpod)")
-async def runsync(body: RunRequest, request: Request,
+async def runsync(body: RunRequest, runner: RunpodJobsDep, settings: SettingsDep, key: ApiKeyDep,
                   wait: int | None = Query(None, ge=0, description="Milliseconds to wait (default 90000)")) -> dict:
     """The finished job, or its id and status when it takes longer than `wait` (then poll status/{id})."""
-    runner, settings = _runner(request), services_of(request.app).settings
-    job = runner.submit({"input": body.input}, api_key(request))
+    job = runner.submit({"input": body.input}, key)
     wait_ms = DEFAULT_WAIT_MS if wait is None else wait
     await runner.wait(job, min(wait_ms / 1000, settings.runpod_max_wait_s))
     return await _answer(runner, job)
 
 
 @_route("/run", ["POST"], "Queue a job (Runpod)")
-async def run(body: RunRequest, request: Request) -> dict:
+async def run(body: RunRequest, runner: RunpodJobsDep, key: ApiKeyDep) -> dict:
     """{"id", "status": "IN_QUEUE"}; poll status/{id} for the result."""
-    job = _runner(request).submit({"input": body.input}, api_key(request))
+    job = runner.submit({"input": body.input}, key)
     return {"id": job.job_id, "status": STATUS[job.status]}
 
 
 @_route("/status/{job_id}", ["GET", "POST"], "A job's status and result (Runpod)")
-async def status(job_id: str, request: Request) -> dict:
+async def status(job_id: str, runner: RunpodJobsDep, key: ApiKeyDep) -> dict:
     """IN_QUEUE, IN_PROGRESS, COMPLETED (with output), FAILED (with error) or CANCELLED."""
-    runner = _runner(request)
-    return await _answer(runner, _job(runner, job_id, request))
+    return await _answer(runner, _job(runner, job_id, key))
 
 
 @_route("/cancel/{job_id}", ["POST"], "Cancel a job (Runpod)")
-async def cancel(job_id: str, request: Request) -> dict:
+async def cancel(job_id: str, runner: RunpodJobsDep, key: ApiKeyDep) -> dict:
     """A queued job never runs; a running one stops now; a finished one keeps its status."""
-    runner = _runner(request)
-    job = _job(runner, job_id, request)
+    job = _job(runner, job_id, key)
     runner.cancel(job)
     return {"id": job.job_id, "status": STATUS[job.status]}
 
 
 @_route("/purge-queue", ["POST"], "Cancel every queued job of yours (Runpod)")
-async def purge_queue(request: Request) -> dict:
+async def purge_queue(runner: RunpodJobsDep, key: ApiKeyDep) -> dict:
     """Jobs already running are left to finish."""
-    runner = _runner(request)
-    queued = [job for job in runner.jobs(api_key(request)) if job.status == "queued"]
+    queued = [job for job in runner.jobs(key) if job.status == "queued"]
     for job in queued:
         runner.cancel(job)
     return {"removed": len(queued), "status": "completed"}
 
 
 @_route("/health", ["GET"], "Job counts and worker state (Runpod)", bare=False)
-async def health(request: Request) -> dict:
+async def health(runner: RunpodJobsDep, engine: EngineDep, key: ApiKeyDep) -> dict:
     """Your jobs by state, and the one worker: idle, running, initializing (model loading) or unhealthy."""
-    runner, engine = _runner(request), services_of(request.app).engine
     counts = {state: 0 for state in STATUS}
-    for job in runner.jobs(api_key(request)):
+    for job in runner.jobs(key):
         counts[job.status] += 1
     model = engine.status.state
     running = int(runner.busy)
@@ -171,12 +165,8 @@ def _ms(seconds: float) -> int:
     return max(0, round(seconds * 1000))
 
 
-def _runner(request: Request) -> ShortJobRunner:
-    return services_of(request.app).runpod_jobs
-
-
-def _job(runner: ShortJobRunner, job_id: str, request: Request) -> Job:
-    job = runner.find(job_id, api_key(request))
+def _job(runner: ShortJobRunner, job_id: str, key: str | None) -> Job:
+    job = runner.find(job_id, key)
     if job is None:
         raise NotFound(f"request does not exist: no job {job_id!r} (unknown, made with another API key, or "
                        "deleted SAM3_RUNPOD_JOB_TTL_S after it ended)", field="job_id")

@@ -209,7 +209,7 @@ class Sam3Engine:
                              max_masks if multimask else 1, "points")
         return await self._run(image_jobs.tracker_job, prepared, query, kind="points")
 
-    async def segment_auto(self, image, params: AutoParams = AutoParams()) -> Segmentation:
+    async def segment_auto(self, image, params: AutoParams) -> Segmentation:
         """Segment everything: point grid -> tracker -> quality filters -> NMS (see automatic.py)."""
         prompts.check_threshold(params.pred_iou_thresh, "pred_iou_thresh")
         prompts.check_threshold(params.stability_score_thresh, "stability_score_thresh")
@@ -249,12 +249,12 @@ class Sam3Engine:
         return await self.worker.run(image_jobs.video_job, self, run.step, priority=Priority.HEAVY, label="video",
                                      expires=False)
 
-    def interactive_video(self, reader):
+    def interactive_video(self, reader, mask_threshold: float):
         """An interactive session over a decoded clip (prompts on any frame, propagation): video/interactive.py."""
         from .video.interactive import InteractiveVideo
 
         self._require_ready()
-        return InteractiveVideo(self.runtime, reader)
+        return InteractiveVideo(self.runtime, reader, mask_threshold)
 
     async def video_prompt(self, video, object_id: int, frame: int, points=None, labels=None, box=None):
         """Set an object's points and/or box on a frame of an interactive video; its masks on that frame."""

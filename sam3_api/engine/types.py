@@ -124,9 +124,10 @@ class TrackerQuery:
     name: str  # "box" | "points"
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class AutoParams:
-    """Knobs of automatic "segment everything", with SAM's automatic mask generator defaults."""
+    """Knobs of automatic "segment everything", with SAM's automatic mask generator defaults (its mask threshold
+    has none here: serving/defaults.py decides it for every surface)."""
 
     points_per_side: int = 32
     points_per_batch: int | None = None  # None: 64 on CUDA; on CPU sized to a memory budget (automatic.default_batch)
@@ -135,8 +136,8 @@ class AutoParams:
     stability_score_offset: float = 1.0
     box_nms_thresh: float = 0.7
     min_mask_region_area: int = 0
-    mask_threshold: float = 0.5
     max_masks: int | None = None
+    mask_threshold: float
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,7 @@ import os
 import time
 from collections.abc import AsyncIterator
 from contextlib import aclosing
+from pathlib import Path
 
 from ..engine import prompts
 from ..engine.batch_embeddings import BATCH_WORK, encode_batch
@@ -51,16 +52,9 @@ class BatchJobRunner(SteppedJobRunner):
         super().__init__(store, KIND)
         store.resume_kinds.add(KIND)  # a batch job running at a crash is queued again, not interrupted
         self.engine, self.settings = engine, settings
-        self.current: str | None = None
         self.step_images = 1  # images per backbone step of the running job (SAM3_BATCH_BACKBONE_IMAGES)
 
     # ------------------------------------------------------------------------------------------ lifecycle
-    def _loops(self):
-        return [("consumer", self._consume()), ("expiry", self._expire())]
-
-    def _running_job(self):
-        return self.current
-
     async def _interrupted(self, current) -> None:
         """The job running when the server stops is queued again: the next start resumes it."""
         job = self.store.get(current) if current else None
@@ -110,10 +104,8 @@ class BatchJobRunner(SteppedJobRunner):
             raise EngineBusy(f"{waiting} batch jobs are already waiting (SAM3_BATCH_MAX_QUEUED_JOBS="
                              f"{self.settings.batch_max_queued_jobs}); retry later", retry_after_s=30)
 
-    def results(self, job_id: str) -> BatchResults:
-        if job_id not in self._logs:
-            self._logs[job_id] = BatchResults(self.store.directory(job_id) / RESULTS_FILE)
-        return self._logs[job_id]
+    def results_log(self, directory: Path) -> BatchResults:
+        return BatchResults(directory / RESULTS_FILE)
 
     def file_names(self, job: Job) -> list[str]:
         return read_listing(self.store.directory(job.job_id))["file_names"]

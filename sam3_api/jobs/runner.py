@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Coroutine
+from pathlib import Path
 from typing import Any
 
+from ..errors import Conflict
 from .store import Job, JobStore
 
 
@@ -73,16 +75,37 @@ class BackgroundRunner:
 
 class SteppedJobRunner(BackgroundRunner):
     """A runner whose jobs advance step by step (video frames, batch images) with a results log each: cancel
-    and delete take effect between steps (the running loop reads the two request sets)."""
+    and delete take effect between steps (the running loop reads the two request sets). A subclass names its
+    results log (`results_log(job directory)`) and its two loops, `_consume` (which sets `current` while a job
+    runs) and `_expire`."""
 
     def __init__(self, store: JobStore, kind: str):
         super().__init__(store, kind)
-        self._logs: dict[str, Any] = {}  # job id -> its results log (results() of the subclass fills it)
+        self.current: str | None = None  # the id of the job running now
+        self._logs: dict[str, Any] = {}  # job id -> its results log
         self._stop_requested: set[str] = set()
         self._delete_requested: set[str] = set()
 
-    def results(self, job_id: str):
+    def results_log(self, directory: Path):
         raise NotImplementedError
+
+    async def _consume(self) -> None:
+        raise NotImplementedError
+
+    async def _expire(self) -> None:
+        raise NotImplementedError
+
+    def _loops(self):
+        return [("consumer", self._consume()), ("expiry", self._expire())]
+
+    def _running_job(self):
+        return self.current
+
+    def results(self, job_id: str):
+        """The job's results log (one object per job, so waiting readers and the writer share it)."""
+        if job_id not in self._logs:
+            self._logs[job_id] = self.results_log(self.store.directory(job_id))
+        return self._logs[job_id]
 
     def _jobs_changed(self) -> None:
         """Called after a cancel or delete changed the store at once (the video runner publishes its gauges)."""
@@ -95,6 +118,12 @@ class SteppedJobRunner(BackgroundRunner):
             self._jobs_changed()
         else:
             self._stop_requested.add(job.job_id)
+
+    def cancel_unless_ended(self, job: Job) -> None:
+        """A client's cancel: 409 once the job has ended (nothing to cancel), else cancel()."""
+        if job.finished:
+            raise Conflict(f"job {job.job_id} already ended ({job.status}); nothing to cancel")
+        self.cancel(job)
 
     def delete(self, job: Job) -> None:
         """Delete now, or (running) as soon as the runner has stopped it."""

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from pathlib import Path
 
 from ..errors import EngineBusy, Sam3Error
 from .render import render_annotated_video
@@ -32,7 +33,6 @@ class VideoJobRunner(SteppedJobRunner):
     def __init__(self, engine, store: JobStore, max_queued: int):
         super().__init__(store, "video")
         self.engine, self.max_queued = engine, max_queued
-        self.current: str | None = None
         self.decoding = asyncio.Semaphore(DECODERS)  # submissions decoding at once (CPU-heavy processes)
 
     # ------------------------------------------------------------------------------------------ lifecycle
@@ -42,12 +42,6 @@ class VideoJobRunner(SteppedJobRunner):
             self.decoding = asyncio.Semaphore(DECODERS)  # of this lifespan's event loop
         super().start()
         self.publish_counts()
-
-    def _loops(self):
-        return [("consumer", self._consume()), ("expiry", self._expire())]
-
-    def _running_job(self):
-        return self.current
 
     async def _interrupted(self, current) -> None:
         """A job still running is marked interrupted (its finished frames are kept)."""
@@ -71,10 +65,8 @@ class VideoJobRunner(SteppedJobRunner):
         self.results(job.job_id).notify()
         self.publish_counts()
 
-    def results(self, job_id: str) -> ResultsLog:
-        if job_id not in self._logs:
-            self._logs[job_id] = ResultsLog(self.store.directory(job_id) / "results.ndjson")
-        return self._logs[job_id]
+    def results_log(self, directory: Path) -> ResultsLog:
+        return ResultsLog(directory / "results.ndjson")
 
     def _jobs_changed(self) -> None:
         self.publish_counts()

@@ -38,12 +38,12 @@ def original_index(video: dict, frame: int) -> int:
 
 
 def run_request(request: dict) -> VideoRequest:
-    """The manifest's request (already validated at submission) as the engine's VideoRequest."""
+    """The manifest's request (validated, its defaults filled in by serving/video_jobs.py) as a VideoRequest."""
     objects = [ObjectPrompt(o["object_id"], o["frame"], box=o.get("box"), points=o.get("points"),
                             labels=o.get("labels")) for o in request.get("objects", [])]
     return VideoRequest(texts=list(request.get("texts", [])), objects=objects,
                         direction=request.get("direction", "both"),
-                        mask_threshold=request.get("mask_threshold", 0.5),
+                        mask_threshold=request["mask_threshold"],
                         confidence_threshold=request.get("confidence_threshold"))
 
 

@@ -6,7 +6,12 @@ keeps the prompts (api/ws_video_state.py) and renders the results.
 from __future__ import annotations
 
 from ..engine.video import FrameResult
-from .defaults import TEXT_CONFIDENCE
+from .defaults import MASK_THRESHOLD, TEXT_CONFIDENCE
+
+
+def open_video(engine, reader):
+    """A session's interactive video over decoded frames, cut into masks at the default mask threshold."""
+    return engine.interactive_video(reader, MASK_THRESHOLD)
 
 
 async def apply_prompt(engine, video, object_id: int, frame: int, prompt) -> FrameResult:

@@ -16,6 +16,7 @@ from ..errors import InvalidPrompt
 from ..jobs.store import Job
 from ..jobs.video_io import FRAMES_DIR, run_request
 from ..media.video import FrameSelection, VideoLimits, decode_video
+from .defaults import MASK_THRESHOLD
 
 
 async def submit_video_job(runner, limits: VideoLimits, scratch: Path, source: Path, params: dict,
@@ -39,7 +40,8 @@ async def submit_video_job(runner, limits: VideoLimits, scratch: Path, source: P
 
 
 def _job_request(params: dict, info) -> dict:
-    """The manifest's request: the client's parameters plus each object's run frame and default id."""
+    """The manifest's request: the client's parameters, the default mask threshold where it gave none, and each
+    object's run frame and default id."""
     taken = {o["object_id"] for o in params.get("objects", []) if o.get("object_id") is not None}
     free = (n for n in range(1, 10**9) if n not in taken)
     objects = []
@@ -47,7 +49,9 @@ def _job_request(params: dict, info) -> dict:
         frame = _run_frame(obj["frame_index"], info, f"objects[{index}].frame_index")
         object_id = obj.get("object_id") or next(free)
         objects.append({**obj, "object_id": object_id, "frame": frame})
-    return {**params, "objects": objects}
+    mask_threshold = params.get("mask_threshold")
+    return {**params, "mask_threshold": MASK_THRESHOLD if mask_threshold is None else mask_threshold,
+            "objects": objects}
 
 
 def _run_frame(frame_index: int, info, field: str) -> int:

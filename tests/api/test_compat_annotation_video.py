@@ -10,7 +10,6 @@ import base64
 import io
 import json
 import time
-from types import SimpleNamespace
 
 import av
 import cv2
@@ -134,10 +133,10 @@ def test_a_cancelled_request_cancels_its_video_job_and_deletes_it(client):
     runner, jobs = client.app.state.services.video_jobs, []
     enqueue = runner.enqueue
     runner.enqueue = lambda job: (jobs.append(job), enqueue(job))
-    request = SimpleNamespace(app=client.app, state=SimpleNamespace(api_key=None))
+    settings = client.app.state.services.settings
     params = {"objects": [{"frame_index": 0, "box": [4, 4, 28, 28]}], "direction": "forward"}
     try:
-        handler = client.portal.start_task_soon(track_video, request,
+        handler = client.portal.start_task_soon(track_video, runner, settings, None,
                                                 base64.b64encode(video_bytes(frames=48)).decode(), params)
         deadline = time.monotonic() + 30
         while not jobs or jobs[0].progress["frames_done"] == 0:  # cancel while it tracks

@@ -12,18 +12,22 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import numpy as np
 import pytest
+from label_studio_sdk.converter.brush import decode_rle
 
 from sam3_api.api.services import services_of
-from sam3_api.compat.label_studio.brush_rle import mask_to_brush_rle
+from sam3_api.compat.label_studio import segment
 from sam3_api.compat.label_studio.routes import TOKENS
+from sam3_api.engine.engine import Sam3Engine
 from sam3_api.media.masks import rle_to_mask
 from tests.api.conftest import client_over
-from tests.conftest import SAMPLES
+from tests.conftest import SAMPLES, dev_settings
 
 PHOTO = (SAMPLES / "chelsea.png").read_bytes()
 DATA_URI = "data:image/png;base64," + base64.b64encode(PHOTO).decode()
 HEIGHT, WIDTH = 300, 451
 LEGACY, JWT, ACCESS = "legacy-token-1", "eyJhbGciOi.eyJ0b2tlbl90eXBlIjoicmVmcmVzaCJ9.sig", "access-token-9"
+SECOND_ASKED = threading.Event()  # the gate of the prefetch test
+GATE_WAIT_S = 20  # how long the gated file waits before it answers 404
 
 
 def config(control: str = "BrushLabels", extra: str = "") -> str:
@@ -39,7 +43,11 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
 
     def do_GET(self):  # noqa: N802
         allowed = self.headers.get("Authorization") in (f"Token {LEGACY}", f"Bearer {ACCESS}")
-        if self.path.startswith("/presign"):
+        if self.path == "/data/upload/gate/second.png":
+            SECOND_ASKED.set()
+        if self.path == "/data/upload/gate/first.png" and not SECOND_ASKED.wait(GATE_WAIT_S):
+            self._send(404, b'{"detail": "the second task\'s file was not asked for while this one waited"}')
+        elif self.path.startswith("/presign"):
             self._send(302, b"", {"Location": "http://localhost:9/elsewhere.png"})
         elif self.path.startswith(("/data/upload/", "/data/local-files/?d=")) and allowed:
             self._send(200, PHOTO, {"Content-Type": "image/png"})
@@ -48,7 +56,7 @@ class FakeLabelStudio(BaseHTTPRequestHandler):
 
     def do_POST(self):  # noqa: N802
         body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
-        if self.path == "/api/token/refresh" and body.get("refresh") == JWT:
+        if self.path == "/api/token/refresh/" and body.get("refresh") == JWT:
             self._send(200, json.dumps({"access": ACCESS}).encode())
         else:
             self._send(401, b"{}")
@@ -86,6 +94,16 @@ def predict(client, tasks, label_config=None, context=None, project="7.170000000
     return response.json()
 
 
+def brush_masks(regions: list[dict]) -> list[np.ndarray]:
+    """Each brush region's mask as Label Studio reads it: label-studio-sdk's decoder, the alpha channel."""
+    return [decode_rle(r["value"]["rle"]).reshape(r["original_height"], r["original_width"], 4)[:, :, 3] > 0
+            for r in regions]
+
+
+def same_masks(found: list[np.ndarray], expected: list[np.ndarray]) -> bool:
+    return len(found) == len(expected) and all(np.array_equal(a, b) for a, b in zip(found, expected))
+
+
 def native_masks(client, route: str, **form) -> tuple[list[np.ndarray], list[float]]:
     response = client.post(f"/segment/{route}", files={"image": ("c.png", PHOTO)},
                            data={"output_format": "rle", **form})
@@ -98,6 +116,17 @@ def test_health_and_root_say_up_with_the_model_version(client):
     for path in ("/label-studio/health", "/label-studio/"):
         body = client.get(path).json()
         assert body["status"] == "UP" and body["model_version"] == "sam3-api:dev-tiny:fp32"
+
+
+@pytest.mark.parametrize("requested", ["fp32", "bf16"])
+def test_the_model_version_names_the_precision_before_and_after_loading(requested, engine, bf16_engine):
+    loading = Sam3Engine(dev_settings(precision=requested))
+    try:
+        assert segment.model_version(loading) == f"sam3-api:dev-tiny:{requested}"
+    finally:
+        loading.stop()
+    loaded = engine if requested == "fp32" else bf16_engine
+    assert segment.model_version(loaded) == f"sam3-api:dev-tiny:{requested}"
 
 
 def test_setup_answers_the_model_version(client, studio):
@@ -123,7 +152,7 @@ def test_brush_prelabels_of_label_a_are_the_masks_of_text_a(client):
     masks, scores = native_masks(client, "text", text="a", confidence_threshold=0)
     regions = [r for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
     assert masks, "dev-tiny found nothing for 'a' at threshold 0"
-    assert [r["value"]["rle"] for r in regions] == [mask_to_brush_rle(m) for m in masks]
+    assert same_masks(brush_masks(regions), masks)
     assert [r["score"] for r in regions] == pytest.approx(scores, abs=1e-5)
     assert {(r["from_name"], r["to_name"], r["type"], r["original_width"], r["original_height"])
             for r in regions} == {("tag", "img", "brushlabels", WIDTH, HEIGHT)}
@@ -133,10 +162,10 @@ def test_brush_prelabels_of_label_a_are_the_masks_of_text_a(client):
 
 def test_predicted_values_map_a_label_to_several_prompts(client):
     [prediction] = predict(client, [{"id": 1, "data": {"image": DATA_URI}}])["results"]
-    kitty = [r["value"]["rle"] for r in prediction["result"] if r["value"]["brushlabels"] == ["Kitty"]]
-    expected = [mask_to_brush_rle(m) for text in ("cat", "kitten")
-                for m in native_masks(client, "text", text=text, confidence_threshold=0)[0]]
-    assert kitty == expected
+    kitty = [r for r in prediction["result"] if r["value"]["brushlabels"] == ["Kitty"]]
+    expected = [mask for text in ("cat", "kitten")
+                for mask in native_masks(client, "text", text=text, confidence_threshold=0)[0]]
+    assert expected and same_masks(brush_masks(kitty), expected)
 
 
 def test_polygons_are_outer_contours_in_percent(client):
@@ -175,12 +204,12 @@ def test_a_keypoint_gives_the_points_mask_at_that_pixel_and_clicks_accumulate(cl
     [prediction] = predict(client, [{"id": 1, "data": {"image": DATA_URI}}], kp, {"result": [click]})["results"]
     [mask], [score] = native_masks(client, "points", points_x=f"{x}", points_y=f"{y}", labels="1")
     [region] = prediction["result"]
-    assert region["value"]["rle"] == mask_to_brush_rle(mask) and region["value"]["brushlabels"] == ["a"]
+    assert same_masks(brush_masks([region]), [mask]) and region["value"]["brushlabels"] == ["a"]
     assert region["score"] == pytest.approx(score, abs=1e-5)
     negative = {**click, "id": "k2", "is_positive": False, "value": {**click["value"], "x": 10.0, "y": 10.0}}
     [both] = predict(client, [{"id": 1, "data": {"image": DATA_URI}}], kp, {"result": [click, negative]})["results"]
     [mask2], _ = native_masks(client, "points", points_x=f"{x},45.1", points_y=f"{y},30", labels="1,0")
-    assert both["result"][0]["value"]["rle"] == mask_to_brush_rle(mask2)
+    assert same_masks(brush_masks(both["result"]), [mask2]) and not np.array_equal(mask, mask2)
 
 
 def test_relative_urls_are_read_from_label_studio_with_the_setup_token(client, studio):
@@ -197,6 +226,31 @@ def test_a_personal_access_token_is_exchanged_for_an_access_token(client, studio
     client.post("/label-studio/setup", json={"project": "4.4", "hostname": studio, "access_token": JWT})
     [prediction] = predict(client, [{"id": 1, "data": {"image": "/data/upload/1/cat.png"}}], project="4.4")["results"]
     assert prediction["result"]
+
+
+def test_the_next_tasks_image_is_fetched_before_the_first_task_is_done(client, studio):
+    """The first task's file is served only once the second's has been asked for: with tasks read one by one
+    it would wait out the gate and answer 404 (an empty first prediction)."""
+    SECOND_ASKED.clear()
+    client.post("/label-studio/setup", json={"project": "5.5", "hostname": studio, "access_token": LEGACY})
+    tasks = [{"id": 1, "data": {"image": "/data/upload/gate/first.png"}},
+             {"id": 2, "data": {"image": "/data/upload/gate/second.png"}}]
+    results = predict(client, tasks, project="5.5")["results"]
+    assert [bool(p["result"]) for p in results] == [True, True]
+
+
+def test_a_refused_setup_token_falls_back_to_the_configured_key(engine, studio):
+    """Label Studio 1.23 sends the owner's legacy token in /setup and refuses it itself unless legacy tokens
+    are on: the operator's SAM3_LABEL_STUDIO_API_KEY (here a personal access token) is tried next."""
+    task = [{"id": 1, "data": {"image": "/data/upload/1/cat.png"}}]
+    for key, found in ((JWT, True), ("also-refused", False)):
+        client = client_over(engine, label_studio_url=studio, label_studio_threshold=0.0, label_studio_api_key=key)
+        try:
+            client.post("/label-studio/setup", json={"project": "6.6", "hostname": studio, "access_token": "old"})
+            [prediction] = predict(client, task, project="6.6")["results"]
+        finally:
+            client.__exit__(None, None, None)
+        assert bool(prediction["result"]) is found
 
 
 def test_bad_tasks_get_empty_predictions_in_order(client):
@@ -250,6 +304,6 @@ def test_the_prompts_setting_maps_a_label_when_the_config_does_not(engine, clien
         [prediction] = predict(mapped, [{"id": 1, "data": {"image": DATA_URI}}])["results"]
     finally:
         mapped.__exit__(None, None, None)
-    regions = [r["value"]["rle"] for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
+    regions = [r for r in prediction["result"] if r["value"]["brushlabels"] == ["a"]]
     cats, _ = native_masks(client, "text", text="cat", confidence_threshold=0)
-    assert regions == [mask_to_brush_rle(m) for m in cats]
+    assert cats and same_masks(brush_masks(regions), cats)

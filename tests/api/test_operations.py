@@ -8,7 +8,6 @@ import pytest
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 
-from sam3_api.api.operations import on_shutdown
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.errors import EngineBusy
 from sam3_api.main import create_app
@@ -155,14 +154,14 @@ def test_shutdown_hooks_run_after_the_last_request_and_before_the_model_stops():
     seen = {}
 
     async def video_jobs_shutdown():
-        seen["draining"] = app.state.draining
+        seen["draining"] = app.state.services.draining
         seen["worker_accepts"] = app.state.services.engine.worker.submit(lambda: "still serving").result(timeout=10)
 
     async def broken_hook():
         raise RuntimeError("one hook failing must not stop the others")
 
-    on_shutdown(app, broken_hook)
-    on_shutdown(app, video_jobs_shutdown)
+    app.state.services.on_shutdown(broken_hook)
+    app.state.services.on_shutdown(video_jobs_shutdown)
     with TestClient(app) as client:
         assert app.state.services.engine.wait_ready(120).ready
         assert client.get("/health/ready").status_code == 200

@@ -8,13 +8,14 @@ import time
 
 import pytest
 from fastapi.testclient import TestClient
+from starlette.websockets import WebSocketDisconnect
 
 from sam3_api.errors import EngineBusy
 from sam3_api.main import create_app
 from tests.api.ws_video_helpers import (  # noqa: F401 - fixtures
     FRAMES, HEIGHT, WIDTH, app_client, assert_still_open, click, client, clip24, clip_id, error_of, long_clip_id,
     opened, propagate, session, upload)
-from tests.conftest import dev_settings
+from tests.conftest import ManualClock, dev_settings
 from tests.videos import video_bytes, write_png
 
 pytestmark = pytest.mark.timeout(180)
@@ -182,16 +183,19 @@ def test_opening_while_the_model_failed_to_load_is_an_error_event(tmp_path, clip
         assert client.app.state.services.video_sources.get(video_id, None).users == 0
 
 
+IDLE_TTL_S = 1.5
+IDLE_CLOCK = ManualClock()  # what the `limited` app's sockets wait out their idle TTL on
+
+
 @pytest.fixture(scope="module")
 def limited(tmp_path_factory):
-    client = app_client(tmp_path_factory, ws_video_max_sessions=1, ws_idle_ttl_s=1.5, ws_video_max_frames=10)
+    client = app_client(tmp_path_factory, ws_video_max_sessions=1, ws_idle_ttl_s=IDLE_TTL_S, ws_video_max_frames=10)
+    client.app.state.services.idle_sleep = IDLE_CLOCK.sleep
     yield client
     client.__exit__(None, None, None)
 
 
 def test_a_socket_beyond_the_session_limit_gets_an_error_and_close_1013(limited):
-    from starlette.websockets import WebSocketDisconnect
-
     with session(limited) as (first, _):
         with limited.websocket_connect("/ws/video") as second:
             event = second.receive_json()
@@ -206,9 +210,17 @@ def test_a_socket_beyond_the_session_limit_gets_an_error_and_close_1013(limited)
 
 
 def test_an_idle_session_is_closed(limited):
-    from starlette.websockets import WebSocketDisconnect
-
+    sleeps = IDLE_CLOCK.started
     with session(limited) as (ws, _):
+        IDLE_CLOCK.wait_for_sleep(after=sleeps)
+        IDLE_CLOCK.advance(IDLE_TTL_S - 0.1)
+        sleeps = IDLE_CLOCK.started
+        assert_still_open(ws)  # not idle yet; the ping starts the TTL again
+        IDLE_CLOCK.wait_for_sleep(after=sleeps)
+        IDLE_CLOCK.advance(IDLE_TTL_S - 0.1)
+        assert_still_open(ws)
+        IDLE_CLOCK.wait_for_sleep(after=sleeps + 1)
+        IDLE_CLOCK.advance(IDLE_TTL_S)
         assert ws.receive_json() == {"type": "session_closed", "reason": "idle"}
         with pytest.raises(WebSocketDisconnect) as closed:
             ws.receive_json()
@@ -261,9 +273,16 @@ def test_an_unexpected_server_error_is_an_internal_error_event_and_the_session_g
 def test_a_session_tracking_longer_than_the_idle_ttl_is_not_closed_as_idle(limited, monkeypatch):
     engine = limited.app.state.services.engine
     real_step = engine.video_step
+    idle_while_tracking = []
 
     async def slow_step(stepper):
-        await asyncio.sleep(0.3)  # 8 frames x 0.3 s: longer than the 1.5 s idle TTL, with the client silent
+        """Each frame step outlasts the idle TTL (the client is silent): the socket's idle wait ends meanwhile."""
+        slept, deadline = IDLE_CLOCK.slept, time.monotonic() + 30
+        while IDLE_CLOCK.slept == slept:  # the clock moves on until the socket's idle wait has ended
+            assert time.monotonic() < deadline, "the socket never waited on its idle TTL"
+            IDLE_CLOCK.advance(IDLE_TTL_S)
+            await asyncio.sleep(0.001)
+        idle_while_tracking.append(True)
         return await real_step(stepper)
 
     video_id = upload(limited, video_bytes(frames=8))["video_id"]
@@ -272,5 +291,9 @@ def test_a_session_tracking_longer_than_the_idle_ttl_is_not_closed_as_idle(limit
         opened(ws, video_id)
         click(ws, 0, 20, 20)
         started, frames, done = propagate(ws, direction="forward")
-        assert done["status"] == "finished" and len(frames) == 8 and done["frames_done"] / done["fps"] > 1.5
+        assert done["status"] == "finished" and len(frames) == 8 and len(idle_while_tracking) >= 8
+        sleeps = IDLE_CLOCK.started
+        assert_still_open(ws)
+        IDLE_CLOCK.wait_for_sleep(after=sleeps)
+        IDLE_CLOCK.advance(IDLE_TTL_S)
         assert ws.receive_json() == {"type": "session_closed", "reason": "idle"}, "idle once the tracking ended"

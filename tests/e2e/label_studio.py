@@ -1,12 +1,14 @@
 """A real Label Studio (the `label-studio` package, in a venv of its own) on 127.0.0.1, for the ML-backend judge.
 
-`LabelStudio.start(venv, data_dir)` runs `label-studio start` on sqlite in `data_dir` with a legacy API token
-(`--enable-legacy-api-token`), ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false (so it accepts a
-backend on 127.0.0.1), LATEST_VERSION_CHECK=false (no call out at start) and LABEL_STUDIO_HOST set to its own
-URL (the `hostname` it sends in /setup). `.api` is a requests session with that token. The first start on a
-fresh database runs Django's migrations (about 2 minutes on 2 busy cores); the database as it stands right
-after that start (migrated, the judge user and its token, nothing else) is kept beside the venv and copied
-into each later run's data directory, which then starts in about 10-25 s.
+`LabelStudio.start(venv, data_dir, files_root)` runs `label-studio start` on sqlite in `data_dir` with a
+legacy API token (`--enable-legacy-api-token`), ML_BLOCK_LOCAL_IP=false and SSRF_PROTECTION_ENABLED=false (so
+it accepts a backend on 127.0.0.1), LATEST_VERSION_CHECK=false (no call out at start), LABEL_STUDIO_HOST set
+to its own URL (the `hostname` it sends in /setup) and, given `files_root`, local-files serving from that
+folder (a local storage's tasks then carry `<LABEL_STUDIO_HOST>/data/local-files/?d=<path under it>`).
+`.api` is a requests session with that token. The first start on a fresh database runs Django's migrations
+(about 2 minutes on 2 busy cores); the database as it stands right after that start (migrated, the judge user
+and its token, nothing else) is kept beside the venv and copied into each later run's data directory, which
+then starts in about 10-25 s.
 """
 
 from __future__ import annotations
@@ -38,12 +40,14 @@ class LabelStudio:
         self.api.headers["Authorization"] = f"Token {TOKEN}"
 
     @classmethod
-    def start(cls, venv: SdkVenv, data_dir: Path) -> "LabelStudio":
+    def start(cls, venv: SdkVenv, data_dir: Path, files_root: Path | None = None) -> "LabelStudio":
         port = _free_port()
         url = f"http://127.0.0.1:{port}"
         env = {k: v for k, v in os.environ.items() if not k.startswith(("PYTHON", "VIRTUAL_ENV", "SAM3_"))}
         env.update(LABEL_STUDIO_BASE_DATA_DIR=str(data_dir), ML_BLOCK_LOCAL_IP="false", LABEL_STUDIO_HOST=url,
                    SSRF_PROTECTION_ENABLED="false", LATEST_VERSION_CHECK="false", PYTHONUNBUFFERED="1")
+        if files_root is not None:
+            env.update(LOCAL_FILES_SERVING_ENABLED="true", LOCAL_FILES_DOCUMENT_ROOT=str(files_root))
         command = [str(venv.path / "bin" / "label-studio"), "start", "--no-browser", "--data-dir", str(data_dir),
                    "--internal-host", "127.0.0.1", "--port", str(port), "--username", "judge@example.com",
                    "--password", "judge-password-1", "--user-token", TOKEN, "--enable-legacy-api-token"]
@@ -92,8 +96,20 @@ class LabelStudio:
         """A project with one task per uploaded image."""
         project = self.call("POST", "/api/projects", 201, json={"title": title, "label_config": label_config})
         files = [(f"file{i}", (path.name, path.read_bytes(), "image/png")) for i, path in enumerate(images)]
-        self.call("POST", f"/api/projects/{project['id']}/import", 201, files=files)
+        if files:
+            self.call("POST", f"/api/projects/{project['id']}/import", 201, files=files)
         return project["id"]
+
+    def local_storage(self, project: int, folder: Path, regex: str) -> None:
+        """A local-files import storage on `folder` (under files_root), synced: one task per matching file."""
+        storage = self.call("POST", "/api/storages/localfiles", 201, json={
+            "project": project, "title": "samples", "path": str(folder), "regex_filter": regex,
+            "use_blob_urls": True})
+        self.call("POST", f"/api/storages/localfiles/{storage['id']}/sync")
+
+    def personal_access_token(self) -> str:
+        """A new personal access token of the judge user (a JWT refresh token)."""
+        return self.call("POST", "/api/token/", 201)["token"]
 
     def connect(self, project: int, backend_url: str, password: str, expect: int = 201) -> dict:
         """Label Studio's "Connect model" with Basic auth (user name unused, the API key as password)."""

@@ -19,7 +19,7 @@ from PIL import Image
 
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint
 from sam3_api.main import create_app
-from tests.conftest import CACHE_DIR, dev_settings, png_bytes, random_image
+from tests.conftest import CACHE_DIR, dev_settings, png_bytes, random_image, video_request
 
 pytestmark = pytest.mark.fullsize
 HEIGHT, WIDTH = 360, 640
@@ -77,7 +77,7 @@ def test_full_size_box_tracking_matches_the_standalone_tracker_on_every_frame(cl
     import asyncio
     import gc
 
-    from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
+    from sam3_api.engine.video import ArrayFrames, ObjectPrompt
     from tests.video_reference import decoded, iou, moving_square_frames, reference_objects
 
     engine = client.app.state.services.engine
@@ -85,7 +85,7 @@ def test_full_size_box_tracking_matches_the_standalone_tracker_on_every_frame(cl
     prompt = ObjectPrompt(1, 0, box=[30, 70, 110, 150])
 
     async def track():
-        run = engine.video_run(ArrayFrames(frames), VideoRequest(objects=[prompt], direction="forward"))
+        run = engine.video_run(ArrayFrames(frames), video_request(objects=[prompt], direction="forward"))
         results = []
         while not run.done:
             results += await engine.video_step(run)

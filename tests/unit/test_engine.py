@@ -10,12 +10,12 @@ import pytest
 import torch
 
 from sam3_api.engine.prompts import TEXT_TOKENS, fit_text
-from sam3_api.engine.types import AutoParams, PreparedImage
+from sam3_api.engine.types import PreparedImage
 from sam3_api.errors import InvalidPrompt
-from tests.conftest import limits, random_image
+from tests.conftest import auto_params, limits, random_image
 
 SHAPES = [(360, 640), (640, 360)]  # (height, width): landscape and portrait
-LOOSE_AUTO = AutoParams(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0)
+LOOSE_AUTO = auto_params(points_per_side=6, pred_iou_thresh=0.0, stability_score_thresh=0.0)
 
 
 def run(coro):
@@ -164,10 +164,10 @@ def _largest_box_iou(boxes: np.ndarray) -> float:
 
 def test_automatic_quality_filter_and_limits_are_honoured(engine):
     image = random_image(360, 640, seed=5)
-    assert run(engine.segment_auto(image, AutoParams(points_per_side=4, pred_iou_thresh=1.0))).num_masks == 0
-    many = run(engine.segment_auto(image, AutoParams(points_per_side=6, pred_iou_thresh=0.0,
+    assert run(engine.segment_auto(image, auto_params(points_per_side=4, pred_iou_thresh=1.0))).num_masks == 0
+    many = run(engine.segment_auto(image, auto_params(points_per_side=6, pred_iou_thresh=0.0,
                                                      stability_score_thresh=0.0, box_nms_thresh=1.0)))
-    capped = run(engine.segment_auto(image, AutoParams(points_per_side=6, pred_iou_thresh=0.0,
+    capped = run(engine.segment_auto(image, auto_params(points_per_side=6, pred_iou_thresh=0.0,
                                                        stability_score_thresh=0.0, box_nms_thresh=1.0, max_masks=2)))
     assert many.num_masks > 2 and capped.num_masks == 2
     assert capped.scores.tolist() == pytest.approx(many.scores[:2].tolist())
@@ -245,6 +245,6 @@ def test_tiny_and_extreme_aspect_images_work_for_every_prompt_kind(engine, heigh
     [text] = run(engine.segment_text(image, ["cat"], thresholds=limits(confidence=0.0)))
     boxes = run(engine.segment_boxes(image, [[0, 0, width, height]], thresholds=limits()))
     points = run(engine.segment_points(image, [[0, 0]], [1], thresholds=limits()))
-    auto = run(engine.segment_auto(image, AutoParams(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0)))
+    auto = run(engine.segment_auto(image, auto_params(points_per_side=2, pred_iou_thresh=0, stability_score_thresh=0)))
     for result in (text, boxes, points, auto):
         _check_instances(result, height, width)

@@ -7,8 +7,7 @@ import asyncio
 
 import torch
 
-from sam3_api.engine.types import AutoParams
-from tests.conftest import limits, random_image
+from tests.conftest import auto_params, limits, random_image
 
 
 def run(coro):
@@ -17,16 +16,15 @@ def run(coro):
 
 WEIGHTS_PROBE = """
 import asyncio, gc, json, torch
-from tests.conftest import dev_settings, limits, random_image
+from tests.conftest import auto_params, dev_settings, limits, random_image
 from sam3_api.engine.engine import Sam3Engine
-from sam3_api.engine.types import AutoParams
 engine = Sam3Engine(dev_settings()); engine.wait_ready(300)
 image = random_image(120, 160)
 async def every_prompt_kind():
     await engine.segment_text(image, ["cat"], exemplar_boxes=[[0, 0, 50, 50]], thresholds=limits(confidence=0.5))
     await engine.segment_boxes(image, [[0, 0, 50, 50]], thresholds=limits())
     await engine.segment_points(image, [[10, 10]], [1], thresholds=limits())
-    await engine.segment_auto(image, AutoParams(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0))
+    await engine.segment_auto(image, auto_params(points_per_side=4, pred_iou_thresh=0, stability_score_thresh=0))
 asyncio.run(every_prompt_kind())
 gc.collect()
 alive = {id(o): o.numel() for o in gc.get_objects() if isinstance(o, torch.nn.Parameter)}
@@ -106,7 +104,7 @@ def test_answers_never_carry_more_masks_than_the_server_cap():
     try:
         assert capped.wait_ready(120).ready
         image = random_image(64, 96)
-        auto = run(capped.segment_auto(image, AutoParams(points_per_side=8, pred_iou_thresh=0,
+        auto = run(capped.segment_auto(image, auto_params(points_per_side=8, pred_iou_thresh=0,
                                                          stability_score_thresh=0, box_nms_thresh=1.0)))
         [text] = run(capped.segment_text(image, ["cat"], thresholds=limits(confidence=0.0), max_masks=50))
         [fewer] = run(capped.segment_text(image, ["cat"], thresholds=limits(confidence=0.0), max_masks=2))

@@ -15,10 +15,10 @@ from prometheus_client.parser import text_string_to_metric_families
 from sam3_api.engine import precision as precision_module
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.precision import Precision, resolve
-from sam3_api.engine.types import AutoParams
-from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
+from sam3_api.engine.video import ArrayFrames, ObjectPrompt
 from sam3_api.main import create_app
-from tests.conftest import dev_settings, limits, random_image
+from sam3_api.serving.defaults import MASK_THRESHOLD
+from tests.conftest import auto_params, dev_settings, limits, random_image, video_request
 from tests.video_reference import moving_square_frames
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -103,7 +103,7 @@ def test_bf16_cache_holds_bf16_features_at_half_the_bytes(engine, bf16_engine):
 
 
 def test_bf16_video_frame_features_are_cached_in_bf16(bf16_engine):
-    video = bf16_engine.interactive_video(ArrayFrames(moving_square_frames(4)))
+    video = bf16_engine.interactive_video(ArrayFrames(moving_square_frames(4)), MASK_THRESHOLD)
     result = asyncio.run(bf16_engine.video_prompt(video, 1, 2, box=[25, 40, 65, 80]))
     assert [obj.object_id for obj in result.objects] == [1]
     feature_maps, positions = video._features[2].tracker
@@ -143,13 +143,13 @@ def video_run(engine, request):
 
 
 def interactive(engine):
-    video = engine.interactive_video(ArrayFrames(moving_square_frames(4)))
+    video = engine.interactive_video(ArrayFrames(moving_square_frames(4)), MASK_THRESHOLD)
     asyncio.run(engine.video_prompt(video, 1, 1, points=[[60, 60]], labels=[1]))
     asyncio.run(engine.video_add_concept(video, 2, "cat", 0.0, 5))
 
 
 BF16, FP32 = {torch.bfloat16}, {torch.float32}
-ONE_BOX = VideoRequest(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])
+ONE_BOX = video_request(objects=[ObjectPrompt(1, 1, box=[25, 40, 65, 80])])
 # Under bf16: {part: dtype}. The image prompt decoder runs in fp32 on purpose (Precision.decoder_autocast).
 PATHS = {
     "text": (lambda e, img: asyncio.run(e.segment_text(img, ["cat"], thresholds=limits())),
@@ -158,9 +158,9 @@ PATHS = {
             {"vit": BF16, "mask decoder": FP32}),
     "points": (lambda e, img: asyncio.run(e.segment_points(img, [[40, 30]], [1], thresholds=limits())),
                {"vit": BF16, "mask decoder": FP32}),
-    "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, AutoParams(points_per_side=2))),
+    "automatic": (lambda e, img: asyncio.run(e.segment_auto(img, auto_params(points_per_side=2))),
                   {"vit": BF16, "mask decoder": FP32}),
-    "video text tracking": (lambda e, img: video_run(e, VideoRequest(texts=["cat"])), {"vit": BF16}),
+    "video text tracking": (lambda e, img: video_run(e, video_request(texts=["cat"])), {"vit": BF16}),
     "video object tracking": (lambda e, img: video_run(e, ONE_BOX),
                               {"vit": BF16, "mask decoder": BF16}),
     "interactive video": (lambda e, img: interactive(e), {"vit": BF16, "mask decoder": BF16}),

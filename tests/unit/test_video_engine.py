@@ -11,10 +11,10 @@ import pytest
 import torch
 
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
-from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest
+from sam3_api.engine.video import ArrayFrames, ObjectPrompt
 from sam3_api.engine.video.memory import memory_window
 from sam3_api.errors import InvalidPrompt
-from tests.conftest import CACHE_DIR, engine_for, limits
+from tests.conftest import CACHE_DIR, engine_for, limits, video_request
 from tests.video_reference import decoded, iou, moving_square_frames, reference_concepts, reference_objects
 
 pytestmark = pytest.mark.timeout(300)
@@ -46,7 +46,7 @@ def test_box_on_a_middle_frame_is_tracked_both_ways_like_the_standalone_tracker(
                                                                                 clip):
     engine = engine_for(request, precision)
     prompt = ObjectPrompt(5, 10, box=[38, 40, 78, 80])
-    run, results = run_to_end(engine, clip, VideoRequest(objects=[prompt]))
+    run, results = run_to_end(engine, clip, video_request(objects=[prompt]))
     ours = decoded(results)
     assert sorted(ours) == list(range(24)), "every frame reported once"
     assert all(list(ours[f]) == [5] for f in ours), "one stable object id on every frame"
@@ -59,7 +59,7 @@ def test_points_and_a_box_on_different_frames_match_the_standalone_tracker(reque
     engine = engine_for(request, precision)
     prompts = [ObjectPrompt(7, 5, box=[25, 40, 65, 80]),
                ObjectPrompt(3, 12, points=[[70, 60], [10, 10]], labels=[1, 0])]
-    _, results = run_to_end(engine, clip, VideoRequest(objects=prompts))
+    _, results = run_to_end(engine, clip, video_request(objects=prompts))
     ours, reference = decoded(results), reference_objects(checkpoint, clip, prompts, "both", precision)
     worst = min(iou(ours[f][obj], reference[f][obj]) for f in range(24) for obj in (7, 3))
     assert worst >= 0.99
@@ -70,7 +70,7 @@ def test_one_direction_tracks_only_that_side_of_the_prompted_frame(request, prec
                                                                     tracked):
     engine = engine_for(request, precision)
     prompt = ObjectPrompt(1, 10, points=[[60, 60]], labels=[1])
-    _, results = run_to_end(engine, clip, VideoRequest(objects=[prompt], direction=direction))
+    _, results = run_to_end(engine, clip, video_request(objects=[prompt], direction=direction))
     ours = decoded(results)
     assert sorted(ours) == list(range(24)), "untracked frames are still reported, with no objects"
     assert sorted(f for f in ours if ours[f]) == list(tracked)
@@ -80,7 +80,7 @@ def test_one_direction_tracks_only_that_side_of_the_prompted_frame(request, prec
 
 def test_text_finds_objects_and_keeps_their_ids_like_transformers_pipeline(request, precision, checkpoint, clip):
     engine = engine_for(request, precision)
-    run, results = run_to_end(engine, clip, VideoRequest(texts=["cat"]))
+    run, results = run_to_end(engine, clip, video_request(texts=["cat"]))
     ours = decoded(results)
     assert ours[0], "the dev model's detector must find objects on the first frame"
     first_ids = set(ours[0])
@@ -107,7 +107,7 @@ def test_hot_start_hold_back_releases_frames_like_the_iterator(checkpoint, clip)
         assert engine.wait_ready(120).ready
         model = engine.runtime.model
         model.hotstart_delay, model.hotstart_unmatch_thresh, model.hotstart_dup_thresh = 5, 3, 3
-        run, results = run_to_end(engine, clip, VideoRequest(texts=["cat", "dog"]))
+        run, results = run_to_end(engine, clip, video_request(texts=["cat", "dog"]))
     finally:
         engine.stop()
     assert sorted(r.frame for r in results) == list(range(24))
@@ -134,7 +134,7 @@ def test_text_and_objects_in_one_run_share_one_vit_pass_per_frame(engine, clip):
     backbone = engine.runtime.model.detector_model.vision_encoder.backbone
     handle = backbone.register_forward_hook(lambda *args: calls.append(1))
     try:
-        run, results = run_to_end(engine, clip, VideoRequest(texts=["cat"], objects=[ObjectPrompt(1, 0, box=[0, 0, 80, 60])],
+        run, results = run_to_end(engine, clip, video_request(texts=["cat"], objects=[ObjectPrompt(1, 0, box=[0, 0, 80, 60])],
                                                              direction="forward"))
     finally:
         handle.remove()
@@ -150,7 +150,7 @@ def test_tracker_state_and_frames_in_memory_stay_bounded_on_a_long_clip(engine):
     stored, in_memory = [], []
 
     async def go():
-        run = engine.video_run(ArrayFrames(frames), VideoRequest(objects=prompts, direction="forward"))
+        run = engine.video_run(ArrayFrames(frames), video_request(objects=prompts, direction="forward"))
         while not run.done:
             await engine.video_step(run)
             if getattr(run, "objects", None) is not None:
@@ -179,15 +179,15 @@ def test_chunked_frames_equal_the_processor_on_the_whole_clip(engine, clip):
 
 
 @pytest.mark.parametrize("request_,field", [
-    (VideoRequest(), "objects"),
-    (VideoRequest(objects=[ObjectPrompt(1, 24, box=[0, 0, 10, 10])]), "objects[0]"),
-    (VideoRequest(objects=[ObjectPrompt(1, 0, box=[0, 0, 170, 10])]), "objects[0].box"),
-    (VideoRequest(objects=[ObjectPrompt(1, 0, points=[[5, 500]])]), "objects[0].points"),
-    (VideoRequest(objects=[ObjectPrompt(1, 0)]), "objects[0]"),
-    (VideoRequest(objects=[ObjectPrompt(2, 0, box=[0, 0, 9, 9]), ObjectPrompt(2, 1, box=[0, 0, 9, 9])]), "objects"),
-    (VideoRequest(objects=[ObjectPrompt(i + 1, 0, box=[0, 0, 9, 9]) for i in range(33)]), "objects"),
-    (VideoRequest(texts=["   "]), "texts[0]"),
-    (VideoRequest(texts=["cat"], direction="sideways"), "direction"),
+    (video_request(), "objects"),
+    (video_request(objects=[ObjectPrompt(1, 24, box=[0, 0, 10, 10])]), "objects[0]"),
+    (video_request(objects=[ObjectPrompt(1, 0, box=[0, 0, 170, 10])]), "objects[0].box"),
+    (video_request(objects=[ObjectPrompt(1, 0, points=[[5, 500]])]), "objects[0].points"),
+    (video_request(objects=[ObjectPrompt(1, 0)]), "objects[0]"),
+    (video_request(objects=[ObjectPrompt(2, 0, box=[0, 0, 9, 9]), ObjectPrompt(2, 1, box=[0, 0, 9, 9])]), "objects"),
+    (video_request(objects=[ObjectPrompt(i + 1, 0, box=[0, 0, 9, 9]) for i in range(33)]), "objects"),
+    (video_request(texts=["   "]), "texts[0]"),
+    (video_request(texts=["cat"], direction="sideways"), "direction"),
 ])
 def test_invalid_video_requests_are_rejected_naming_the_field(engine, clip, request_, field):
     with pytest.raises(InvalidPrompt) as caught:
@@ -200,7 +200,7 @@ def test_a_click_is_answered_between_two_frame_steps_of_a_running_video(engine):
     image = np.ascontiguousarray(frames[0])
 
     async def go():
-        run = engine.video_run(ArrayFrames(frames), VideoRequest(objects=[ObjectPrompt(1, 0, box=[10, 40, 50, 80])],
+        run = engine.video_run(ArrayFrames(frames), video_request(objects=[ObjectPrompt(1, 0, box=[10, 40, 50, 80])],
                                                                 direction="forward"))
         await engine.embed(image)  # the click's image is already encoded, as after a WebSocket init
 
@@ -220,8 +220,8 @@ def test_a_click_is_answered_between_two_frame_steps_of_a_running_video(engine):
 
 
 def test_a_text_runs_confidence_threshold_applies_to_that_run_only(engine, clip):
-    _, strict = run_to_end(engine, clip[:6], VideoRequest(texts=["cat"], confidence_threshold=0.99))
-    _, default = run_to_end(engine, clip[:6], VideoRequest(texts=["cat"]))
+    _, strict = run_to_end(engine, clip[:6], video_request(texts=["cat"], confidence_threshold=0.99))
+    _, default = run_to_end(engine, clip[:6], video_request(texts=["cat"]))
     assert not any(result.objects for result in strict), "the dev detector's ~0.98 scores are below 0.99"
     assert all(result.objects for result in default)
     model = engine.runtime.model
@@ -230,6 +230,6 @@ def test_a_text_runs_confidence_threshold_applies_to_that_run_only(engine, clip)
 
 def test_a_text_longer_than_the_encoder_reads_is_tracked_under_the_callers_text(engine, clip):
     long_text = " ".join(["cat"] * 45)
-    run, results = run_to_end(engine, clip[:4], VideoRequest(texts=[long_text]))
+    run, results = run_to_end(engine, clip[:4], video_request(texts=[long_text]))
     assert {entry["prompt"] for entry in run.catalog.values()} == {long_text}
     assert len(results) == 4

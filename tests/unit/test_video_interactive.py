@@ -7,6 +7,7 @@ import pytest
 
 from sam3_api.engine.video import ArrayFrames
 from sam3_api.engine.video.interactive import InteractiveVideo
+from sam3_api.serving.defaults import MASK_THRESHOLD
 from tests.video_reference import moving_square_frames
 
 pytestmark = pytest.mark.timeout(300)
@@ -14,7 +15,7 @@ pytestmark = pytest.mark.timeout(300)
 
 @pytest.fixture
 def video(engine):
-    return InteractiveVideo(engine.runtime, ArrayFrames(moving_square_frames(30)))
+    return InteractiveVideo(engine.runtime, ArrayFrames(moving_square_frames(30)), MASK_THRESHOLD)
 
 
 def propagate(video, **kwargs) -> dict:
@@ -108,7 +109,7 @@ def test_the_engine_runs_interactive_calls_and_propagation_on_its_model_thread(e
     import asyncio
 
     async def go():
-        video = engine.interactive_video(ArrayFrames(moving_square_frames(12)))
+        video = engine.interactive_video(ArrayFrames(moving_square_frames(12)), MASK_THRESHOLD)
         assert not video.has_features(3)
         first = await engine.video_prompt(video, 1, 3, [[30, 50]], [1], None)
         assert video.has_features(3), "a second click on frame 3 runs at interactive priority, no ViT"

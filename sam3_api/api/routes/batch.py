@@ -15,7 +15,7 @@ from fastapi.sse import EventSourceResponse
 from pydantic import ValidationError
 from starlette.datastructures import UploadFile
 
-from ...errors import Conflict, InvalidPrompt, NotFound
+from ...errors import InvalidPrompt, NotFound
 from ...jobs.batch_inputs import BatchInput
 from ...media.exports import EXPORT_FORMATS
 from ..batch_schemas import BatchJobJson, BatchJobOut, BatchJobParams
@@ -103,9 +103,7 @@ async def get_events(job_id: str, runner: BatchJobsDep, key: ApiKeyDep):
 async def cancel_job(job_id: str, runner: BatchJobsDep, key: ApiKeyDep) -> BatchJobOut:
     """Stops the job before its next image; the images done are kept (and exported)."""
     job = _job(runner, job_id, key)
-    if job.finished:
-        raise Conflict(f"job {job_id} already ended ({job.status}); nothing to cancel")
-    runner.cancel(job)
+    runner.cancel_unless_ended(job)
     return batch_job_out(job)
 
 

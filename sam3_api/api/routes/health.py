@@ -6,11 +6,11 @@ its queue has room (Kubernetes readiness, load balancers), else 503 with the rea
 
 from __future__ import annotations
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter
 from fastapi.responses import JSONResponse
 
 from ... import __version__
-from ..deps import EngineDep
+from ..deps import EngineDep, ServicesDep
 from ..schemas import ErrorResponse, HealthResponse
 
 router = APIRouter(tags=["health"])
@@ -50,9 +50,10 @@ async def live() -> dict:
 
 
 @router.get("/health/ready", summary="Readiness probe", responses={503: {"model": ErrorResponse}})
-async def ready(request: Request, engine: EngineDep):
+async def ready(services: ServicesDep):
     """200 when the model is loaded and its queue has room; 503 with the reason otherwise."""
-    reason = _not_ready_reason(request, engine)
+    engine = services.engine
+    reason = _not_ready_reason(services.draining, engine)
     body = {"ready": reason is None, "state": engine.status.state, "queue_depth": engine.worker.pending,
             "max_queue": engine.worker.max_queue}
     if reason is None:
@@ -60,9 +61,9 @@ async def ready(request: Request, engine: EngineDep):
     return JSONResponse({"detail": reason, "status_code": 503, "code": "not_ready", **body}, status_code=503)
 
 
-def _not_ready_reason(request: Request, engine) -> str | None:
+def _not_ready_reason(draining: bool, engine) -> str | None:
     status, worker = engine.status, engine.worker
-    if getattr(request.app.state, "draining", False):
+    if draining:
         return "the server is shutting down"
     if status.state == "loading":
         return f"the model {status.model} is still loading" + (f": {status.error}" if status.error else "")

@@ -20,12 +20,11 @@ from ...errors import Conflict, NotFound
 from ...jobs.sources import VideoSource, find_job_frames
 from ...media.images import encode_jpeg
 from ...media.video import FrameSelection, FrameStore, VideoInfo
-from ..deps import SettingsDep, api_key
+from ..deps import ApiKeyDep, SettingsDep, VideoJobsDep, VideoSourcesDep
 from ..openapi import json_body_schema
 from ..schemas import ErrorResponse
 from ..video_inputs import read_video_request
 from ..video_schemas import VideoSourceOut, VideoUploadJson, VideoUploadParams
-from ..services import services_of
 
 router = APIRouter(tags=["interactive video"])
 ERRORS = {code: {"model": ErrorResponse} for code in (400, 404, 409, 413, 422, 503)}
@@ -39,23 +38,19 @@ BODY = {"requestBody": {"content": {
 }, "required": True}}
 
 
-def sources_of(app):
-    return services_of(app).video_sources
-
-
 @router.post("/video/uploads", status_code=201, response_model=VideoSourceOut, responses=ERRORS,
              openapi_extra=BODY, summary="Upload a video for interactive sessions")
-async def upload_video(request: Request, settings: SettingsDep):
+async def upload_video(request: Request, settings: SettingsDep, sources: VideoSourcesDep, jobs: VideoJobsDep,
+                       key: ApiKeyDep):
     """Decode a video once (multipart `video` file, or JSON video_base64 / video_url); /ws/video opens it by
     the video_id answered."""
-    sources = sources_of(request.app)
     directory = sources.scratch()
     try:
         fields = await read_video_request(request, directory / "source", settings, VideoUploadParams,
                                           VideoUploadJson)
         selection = FrameSelection(fields.start_frame, fields.end_frame, fields.frame_stride)
         source = await sources.decode(directory, directory / "source", settings, selection,
-                                      services_of(request.app).video_jobs.decoding, owner=api_key(request), private=False)
+                                      jobs.decoding, owner=key, private=False)
     except BaseException:
         await asyncio.to_thread(sources.discard, directory)
         raise
@@ -65,34 +60,35 @@ async def upload_video(request: Request, settings: SettingsDep):
 
 @router.get("/video/sources/{video_id}", response_model=VideoSourceOut, responses=ERRORS,
             summary="A held video's size and frame count")
-async def get_source(video_id: str, request: Request, settings: SettingsDep) -> VideoSourceOut:
+async def get_source(video_id: str, settings: SettingsDep, sources: VideoSourcesDep, jobs: VideoJobsDep,
+                     key: ApiKeyDep) -> VideoSourceOut:
     """An upload, a live session's private copy, or a video job's frames (by job id)."""
-    source = sources_of(request.app).get(video_id, api_key(request))
+    source = sources.get(video_id, key)
     if source is not None:
         return source_out(source, settings)
-    info = await asyncio.to_thread(_job_info, _job_frames(request, video_id))
+    info = await asyncio.to_thread(_job_info, _job_frames(jobs, key, video_id))
     return VideoSourceOut(video_id=video_id, kind="job", **_figures(info), links=_links(video_id))
 
 
 @router.get("/video/sources/{video_id}/frames/{frame}.jpg", responses={**ERRORS, 200: {"content": {"image/jpeg": {}}}},
             response_class=Response, summary="One decoded frame as JPEG")
-async def get_frame(video_id: str, frame: int, request: Request) -> Response:
+async def get_frame(video_id: str, frame: int, sources: VideoSourcesDep, jobs: VideoJobsDep,
+                    key: ApiKeyDep) -> Response:
     """Frame `frame` (0 .. frame_count - 1, the decoded frames' numbering) as a JPEG."""
-    source = sources_of(request.app).get(video_id, api_key(request))
+    source = sources.get(video_id, key)
     if source is not None:
         data = await asyncio.to_thread(_jpeg, source.frames, frame)
     else:
-        directory = _job_frames(request, video_id)
+        directory = _job_frames(jobs, key, video_id)
         data = await asyncio.to_thread(_job_jpeg, directory, frame)
     # A video_id never names other frames: the browser may keep them.
     return Response(data, media_type="image/jpeg", headers={"Cache-Control": "private, max-age=86400"})
 
 
 @router.delete("/video/uploads/{video_id}", status_code=204, responses=ERRORS, summary="Delete an uploaded video")
-async def delete_upload(video_id: str, request: Request) -> None:
+async def delete_upload(video_id: str, sources: VideoSourcesDep, key: ApiKeyDep) -> None:
     """Deletes the upload's frames now (409 while a session has it open)."""
-    sources = sources_of(request.app)
-    source = sources.get(video_id, api_key(request))
+    source = sources.get(video_id, key)
     if source is None or source.private:
         raise NotFound(f"no uploaded video {video_id!r} (unknown, or expired after SAM3_VIDEO_UPLOAD_TTL_S)",
                        field="video_id")
@@ -116,8 +112,8 @@ def _links(video_id: str) -> dict[str, str]:
     return {"self": f"/video/sources/{video_id}", "frame": FRAME_URL.format(video_id=video_id)}
 
 
-def _job_frames(request: Request, video_id: str) -> Path:
-    directory = find_job_frames(services_of(request.app).video_jobs, video_id, api_key(request))
+def _job_frames(jobs, key: str | None, video_id: str) -> Path:
+    directory = find_job_frames(jobs, video_id, key)
     if directory is None:
         raise NotFound(f"no video {video_id!r}: not an upload (expired after SAM3_VIDEO_UPLOAD_TTL_S?), not a "
                        "live session's video and not one of your video jobs", field="video_id")

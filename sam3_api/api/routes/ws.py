@@ -53,9 +53,7 @@ import uuid
 import numpy as np
 from fastapi import APIRouter, WebSocket
 
-from ...config import Settings
 from ...engine import prompts
-from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
 from ...errors import InvalidPrompt, NotFound
 from ...serving import image as serving
@@ -66,7 +64,8 @@ from ..inputs import image_from_base64, image_from_url
 from ..ws.loop import SocketLoop, ms_since
 from ..ws.protocol import ProtocolError
 from ..ws_sessions import ObjectPrompts, RealtimeRegistry, Session
-from ..services import services_of
+from ..deps import ServicesDep
+from ..services import Services
 
 router = APIRouter()
 
@@ -74,9 +73,10 @@ router = APIRouter()
 class Connection(SocketLoop):
     """One /ws/realtime socket: the loop (accept, announce, receive -> dispatch -> send) is SocketLoop's."""
 
-    def __init__(self, websocket: WebSocket, engine: Sam3Engine, settings: Settings, registry: RealtimeRegistry):
-        super().__init__(websocket, settings.ws_idle_ttl_s)
-        self.engine, self.settings, self.registry = engine, settings, registry
+    def __init__(self, websocket: WebSocket, services: Services):
+        super().__init__(websocket, services.settings.ws_idle_ttl_s, services.idle_sleep)
+        self.engine, self.settings = services.engine, services.settings
+        self.registry: RealtimeRegistry = services.ws_sessions
         self.session = Session(uuid.uuid4().hex)
 
     def created_event(self) -> proto.SessionCreated:
@@ -213,7 +213,6 @@ class Connection(SocketLoop):
 
 
 @router.websocket("/ws/realtime")
-async def realtime(websocket: WebSocket) -> None:
+async def realtime(websocket: WebSocket, services: ServicesDep) -> None:
     """Click-to-segment channel; the protocol is in this module's docstring."""
-    services = services_of(websocket.app)
-    await Connection(websocket, services.engine, services.settings, services.ws_sessions).serve()
+    await Connection(websocket, services).serve()

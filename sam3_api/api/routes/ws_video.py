@@ -55,7 +55,7 @@ from __future__ import annotations
 import copy
 import uuid
 
-from fastapi import APIRouter, FastAPI, WebSocket
+from fastapi import APIRouter, WebSocket
 
 from ...engine import prompts
 from ...jobs.export import export_job, session_lines
@@ -68,9 +68,9 @@ from ..ws.protocol import ProtocolError
 from ..ws_video_open import open_held, open_private
 from ..ws_video_state import FramePrompt, ObjectBook, VideoSession
 from ..ws_video_tracking import Propagator, objects_out
-from ..deps import api_key
+from ..deps import ApiKeyDep, ServicesDep
+from ..services import Services
 from .video_sources import FRAME_URL
-from ..services import services_of
 
 router = APIRouter()
 STOP_WAIT_S = 120.0  # a closing session waits this long for its propagation's current frame step
@@ -79,11 +79,12 @@ STOP_WAIT_S = 120.0  # a closing session waits this long for its propagation's c
 class VideoConnection(SocketLoop):
     """One /ws/video socket and its session."""
 
-    def __init__(self, websocket: WebSocket, app: FastAPI):
-        self.app, self.settings, self.engine = app, services_of(app).settings, services_of(app).engine
-        super().__init__(websocket, self.settings.ws_idle_ttl_s)
+    def __init__(self, websocket: WebSocket, services: Services, owner: str | None):
+        self.settings, self.engine = services.settings, services.engine
+        self.sources, self.jobs, self.owner = services.video_sources, services.video_jobs, owner
+        super().__init__(websocket, self.settings.ws_idle_ttl_s, services.idle_sleep)
         self.session = VideoSession(uuid.uuid4().hex, self.settings.video_max_objects, self.settings.max_prompts)
-        self.registry = services_of(app).ws_video_sessions
+        self.registry = services.ws_video_sessions
         self.propagator = Propagator(self.engine, self.send)
 
     def created_event(self) -> proto.SessionCreated:
@@ -103,7 +104,7 @@ class VideoConnection(SocketLoop):
             # A step stuck that long (a busy model thread): stop waiting. If it still runs, it reads frames
             # from an open file handle; whatever it returns goes to nobody.
             self.propagator.task.cancel()
-        self.session.detach(services_of(self.app).video_sources)
+        self.session.detach(self.sources)
 
     def _idle_video(self):
         """The open video, when nothing is propagating (changes wait for the propagation's end or a cancel)."""
@@ -124,14 +125,14 @@ class VideoConnection(SocketLoop):
     async def _open(self, payload: proto.OpenMessage | bytes, video_id: str | None, started: float) -> None:
         if self.propagator.running:
             raise ProtocolError("a propagation is running: send cancel first", "propagation_running")
-        sources, owner = services_of(self.app).video_sources, api_key(self.websocket)
+        sources, owner = self.sources, self.owner
         if video_id:
-            frames, source = await open_held(video_id, sources, services_of(self.app).video_jobs, self.settings, owner)
+            frames, source = await open_held(video_id, sources, self.jobs, self.settings, owner)
         else:
-            source = await open_private(payload, sources, self.settings, services_of(self.app).video_jobs.decoding, owner)
+            source = await open_private(payload, sources, self.settings, self.jobs.decoding, owner)
             frames, video_id = source.frames, source.video_id
         try:
-            video = self.engine.interactive_video(StoreFrames(frames))
+            video = interactive.open_video(self.engine, StoreFrames(frames))
         except BaseException:
             sources.release(source) if source is not None else frames.close()
             raise
@@ -257,15 +258,15 @@ class VideoConnection(SocketLoop):
         if not any(video.results.values()):
             raise ProtocolError("nothing to export yet: prompt an object (and propagate) first", "nothing_to_export")
         info = session.frames.info
-        job = await export_job(services_of(self.app).video_jobs, session.frames.store_dir, info, session_lines(video, info),
-                               session.export_objects(), session.export_request(), api_key(self.websocket),
+        job = await export_job(self.jobs, session.frames.store_dir, info, session_lines(video, info),
+                               session.export_objects(), session.export_request(), self.owner,
                                message.annotated_video)
         await self.send(proto.Exported(job_id=job.job_id, frames=info.frame_count, links=job_out(job).links,
                                        latency_ms=ms_since(started)))
 
 
 @router.websocket("/ws/video")
-async def video_socket(websocket: WebSocket) -> None:
+async def video_socket(websocket: WebSocket, services: ServicesDep, key: ApiKeyDep) -> None:
     """Interactive video channel; the protocol is in this module's docstring."""
-    await VideoConnection(websocket, websocket.app).serve()
+    await VideoConnection(websocket, services, key).serve()
 

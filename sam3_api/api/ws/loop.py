@@ -4,7 +4,8 @@ A subclass names its session (`session.session_id`), its registry, its first eve
 one `on_<type>` coroutine per message type; `parse(text)` turns a text frame into a message and
 `on_binary(data, started)` handles a binary one. Every failure of a handler becomes an error event and the
 socket stays open. A socket silent for SAM3_WS_IDLE_TTL_S is closed, unless `busy` says work it asked for is
-still running (a propagation). Sends are serialised: a background task and a handler may both send.
+still running (a propagation); the TTL is waited out with `idle_sleep` (asyncio.sleep, or a test's manual
+clock). Sends are serialised: a background task and a handler may both send.
 """
 
 from __future__ import annotations
@@ -12,6 +13,8 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
+from collections.abc import Awaitable, Callable
+from typing import Any
 
 from fastapi import WebSocket, WebSocketDisconnect
 
@@ -27,8 +30,9 @@ class SocketLoop:
     session = None
     registry = None
 
-    def __init__(self, websocket: WebSocket, idle_ttl_s: float):
-        self.websocket, self.idle_ttl_s = websocket, idle_ttl_s
+    def __init__(self, websocket: WebSocket, idle_ttl_s: float,
+                 idle_sleep: Callable[[float], Awaitable[Any]] = asyncio.sleep):
+        self.websocket, self.idle_ttl_s, self.idle_sleep = websocket, idle_ttl_s, idle_sleep
         self._closed = False
         self._send_lock = asyncio.Lock()
 
@@ -74,19 +78,31 @@ class SocketLoop:
                 self.registry.release(self.session.session_id)
 
     async def _receive(self) -> str | bytes | None:
-        while True:
-            try:
-                message = await asyncio.wait_for(self.websocket.receive(), timeout=self.idle_ttl_s)
-                break
-            except asyncio.TimeoutError:
+        """The next frame; None when the socket closed, or went idle (silent for the TTL while not busy)."""
+        receiving = asyncio.ensure_future(self.websocket.receive())
+        try:
+            while not await self._arrives_within_ttl(receiving):
                 if not self.busy:
+                    receiving.cancel()
                     await self.shutdown(1000, "idle")
                     return None
+        except BaseException:
+            receiving.cancel()
+            raise
+        message = receiving.result()
         if message["type"] == "websocket.disconnect":
             self._closed = True
             return None
         text = message.get("text")
         return text if text is not None else message.get("bytes")
+
+    async def _arrives_within_ttl(self, receiving: asyncio.Future) -> bool:
+        idle = asyncio.ensure_future(self.idle_sleep(self.idle_ttl_s))
+        try:
+            await asyncio.wait({receiving, idle}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            idle.cancel()
+        return receiving.done()
 
     async def _handle(self, frame: str | bytes, started: float) -> None:
         """Dispatch one message; every failure becomes an error event and the socket stays open."""

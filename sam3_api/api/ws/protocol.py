@@ -30,6 +30,19 @@ class Message(BaseModel):
     model_config = ConfigDict(extra="ignore", allow_inf_nan=False, str_max_length=64 * 1024**2)
 
 
+# The messages and events both sockets speak alike.
+class NewObjectMessage(Message):
+    type: Literal["new_object"]
+
+
+class PingMessage(Message):
+    type: Literal["ping"]
+
+
+class CloseMessage(Message):
+    type: Literal["close"]
+
+
 class Event(BaseModel):
     """Base of server events: one documented shape each; fields are only ever added."""
 
@@ -39,6 +52,11 @@ class Event(BaseModel):
 
 class Pong(Event):
     type: Literal["pong"] = "pong"
+
+
+class ObjectCreated(Event):
+    type: Literal["object_created"] = "object_created"
+    object_id: int
 
 
 class SessionClosed(Event):

@@ -13,9 +13,11 @@ label_studio_ml/api.py call them; all under /label-studio):
 Pre-labelling (no context): every label of each <BrushLabels>/<PolygonLabels> (or, alone, <RectangleLabels>)
 is a concept prompt (labeling.py); one region per instance with its score. Interactive (a context of
 keypointlabels clicks and/or a rectanglelabels box): the one object there, in the click's label.
-Tasks are segmented one after the other (no batched backbone yet); an unreadable image gives that task an
-empty prediction and a log line. Errors: {"status": "error", "error": "<message>"}. API keys (SAM3_API_KEYS)
-come as the password of Label Studio's "Basic auth" fields (api/auth.py).
+Tasks run in order while the images of the next SAM3_BATCH_PREFETCH tasks are fetched (predict.py); each
+image's backbone runs once for all its labels. An unreadable image gives that task an empty prediction and a
+log line. Brush masks are written by label-studio-sdk's converter (render.py). Errors: {"status": "error",
+"error": "<message>"}. API keys (SAM3_API_KEYS) come as the password of Label Studio's "Basic auth" fields
+(api/auth.py).
 """
 
 from .routes import SURFACE, install_state, router

@@ -40,17 +40,35 @@ class PredictCall:
     client: httpx.AsyncClient
     version: str
 
-    async def task(self, task: object, index: int, context: list[dict] | None) -> dict:
-        """One task's prediction; an unreadable image gives an empty one and a logged reason."""
-        data = task.get("data") if isinstance(task, dict) else None
-        task_id = task.get("id", index) if isinstance(task, dict) else index
+    async def tasks(self, tasks: list, context: list[dict] | None) -> list[dict]:
+        """One prediction per task, in order. As in a batch job, the images of the next SAM3_BATCH_PREFETCH tasks
+        are fetched and hashed while the model works on this one; each image runs the backbone once for all
+        its labels (the embedding cache), and the labels' text features are cached across tasks."""
+        loads: list[asyncio.Task | None] = []
+        predictions = []
         try:
-            images = await self._images(data if isinstance(data, dict) else {})
+            for index in range(len(tasks)):
+                while len(loads) < min(index + 1 + self.settings.batch_prefetch, len(tasks)):
+                    loads.append(asyncio.create_task(self._load(tasks[len(loads)], len(loads))))
+                images, loads[index] = await loads[index], None  # the finished load lets go of its pixels
+                results = [] if images is None else await (
+                    self._interactive(images, context) if context else self._prelabel(images))
+                predictions.append(render.prediction(results, self.version))
+            return predictions
+        finally:
+            for load in loads:
+                if load is not None:
+                    load.cancel()
+
+    async def _load(self, task: object, index: int) -> dict[str, PreparedImage] | None:
+        """The task's images by data key; None (and a logged reason) when one cannot be read."""
+        data = task.get("data") if isinstance(task, dict) else None
+        try:
+            return await self._images(data if isinstance(data, dict) else {})
         except UNREADABLE as exc:
+            task_id = task.get("id", index) if isinstance(task, dict) else index
             log.warning("Label Studio task %s: empty prediction, its image could not be read: %s", task_id, exc.message)
-            return render.prediction([], self.version)
-        results = await (self._interactive(images, context) if context else self._prelabel(images))
-        return render.prediction(results, self.version)
+            return None
 
     async def _images(self, data: dict) -> dict[str, PreparedImage]:
         keys = {control.data_key for control in self.config.controls}

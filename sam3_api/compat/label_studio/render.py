@@ -2,13 +2,20 @@
 
 from __future__ import annotations
 
+import contextlib
+import io
 import uuid
 
 import numpy as np
 
 from ...media.masks import mask_to_outer_contours
-from .brush_rle import mask_to_brush_rle
 from .labeling import Control
+
+# label-studio-sdk is installed without its dependencies (requirements-no-deps.txt): its brush converter needs
+# only numpy and Pillow, but the package's converter/__init__.py also tries the full export Converter and
+# prints that ImportError (pandas, lxml, ...) to stdout; the brush module loads either way.
+with contextlib.redirect_stdout(io.StringIO()):
+    from label_studio_sdk.converter.brush import mask2rle
 
 
 def _region(control: Control, kind: str, value: dict, label: str, score: float, width: int, height: int) -> dict:
@@ -21,7 +28,7 @@ def instance_results(control: Control, label: str, mask: np.ndarray, box, score:
     """The regions of one found instance in `control`'s form (a polygon per outer contour of its mask)."""
     height, width = mask.shape
     if control.kind == "brush":
-        value = {"format": "rle", "rle": mask_to_brush_rle(mask)}
+        value = {"format": "rle", "rle": brush_rle(mask)}
         return [_region(control, "brushlabels", value, label, score, width, height)]
     if control.kind == "polygon":
         return [_region(control, "polygonlabels", {"points": _percent_points(contour, width, height), "closed": True},
@@ -31,6 +38,11 @@ def instance_results(control: Control, label: str, mask: np.ndarray, box, score:
     value = {"x": 100 * x0 / width, "y": 100 * y0 / height, "width": 100 * (x1 - x0) / width,
              "height": 100 * (y1 - y0) / height, "rotation": 0}
     return [_region(control, "rectanglelabels", value, label, score, width, height)]
+
+
+def brush_rle(mask: np.ndarray) -> list[int]:
+    """Label Studio's brush RLE of a 2-d mask (truthy = painted), by label-studio-sdk's converter."""
+    return mask2rle(np.where(np.asarray(mask) > 0, 255, 0).astype(np.uint8))
 
 
 def _percent_points(contour: list[list[int]], width: int, height: int) -> list[list[float]]:

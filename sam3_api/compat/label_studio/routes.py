@@ -89,11 +89,12 @@ async def predict(request: Request, engine: EngineDep, settings: SettingsDep, bo
     context = params.get("context") or body.get("context") or {}
     clicks = context.get("result") if isinstance(context, dict) else None
     token = _tokens(request).get(_scope(request, body.get("project")))
-    source = LabelStudioSource(settings.label_studio_url, token or settings.label_studio_api_key)
+    source = LabelStudioSource(settings.label_studio_url,
+                               tuple(t for t in (token, settings.label_studio_api_key) if t))
     version = segment.model_version(engine)
     async with label_studio_client(settings) as client:
         call = PredictCall(engine, settings, config, source, client, version)
-        results = [await call.task(task, index, clicks or None) for index, task in enumerate(tasks)]
+        results = await call.tasks(tasks, clicks or None)
     return {"results": results, "model_version": version}
 
 

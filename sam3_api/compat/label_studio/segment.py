@@ -1,8 +1,8 @@
 """Every model call of the Label Studio adapter, in one place: through the serving layer (serving/image.py).
 
 The adapter's routes parse Label Studio's request, call these functions and render the answer; nothing
-else in the package touches the engine or serving. Tasks of one /predict are segmented one by one: there
-is no batched backbone yet.
+else in the package touches the engine or serving. An image's embedding is cached by the engine, so all the
+prompts of a task, and later clicks on it, share one backbone run.
 """
 
 from __future__ import annotations
@@ -14,13 +14,12 @@ import numpy as np
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
 from ...serving.image import ImagePrompts, segment_concepts, segment_objects
+from ...serving.model_info import precision_name
 
 
 def model_version(engine: Sam3Engine) -> str:
-    """The model id and the precision the engine computes in (bf16 autocast on CUDA, fp32 elsewhere)."""
-    status = engine.status
-    precision = "bf16" if str(status.device).startswith("cuda") else "fp32"
-    return f"sam3-api:{status.model}:{precision}"
+    """The model id and the precision the engine computes in (SAM3_PRECISION as resolved on its device)."""
+    return f"sam3-api:{engine.status.model}:{precision_name(engine)}"
 
 
 async def prepare(engine: Sam3Engine, pixels: np.ndarray) -> PreparedImage:

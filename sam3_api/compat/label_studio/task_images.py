@@ -2,8 +2,9 @@
 
 - `/data/upload/...`, `/data/local-files/?d=...`, `/tasks/.../presign/...` (relative to Label Studio) and
   absolute URLs on the same origin: fetched from the operator's SAM3_LABEL_STUDIO_URL only, with the token
-  Label Studio sent in /setup (else SAM3_LABEL_STUDIO_API_KEY). A legacy token goes as `Token <key>`; a
-  personal access token (a JWT refresh token) is first exchanged at /api/token/refresh for an access token.
+  Label Studio sent in /setup, then, if Label Studio refuses that one (401/403), SAM3_LABEL_STUDIO_API_KEY.
+  A legacy token goes as `Token <key>`; a personal access token (a JWT refresh token) is first exchanged at
+  /api/token/refresh/ for an access token, sent as `Bearer`.
   A redirect to another origin (cloud storage presigning) is followed without the token, through the
   SSRF-safe fetcher.
 - any other http(s) URL: the SSRF-safe fetcher (media/fetch.py) with the server's URL rules.
@@ -13,6 +14,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from dataclasses import dataclass, field
 
 import httpx
@@ -24,36 +26,57 @@ from ...errors import ImageTooLarge, InvalidImage, UrlFetchFailed
 from ...media.images import decode_image
 
 SETTING = "SAM3_LABEL_STUDIO_URL"
+log = logging.getLogger(__name__)
 
 
 @dataclass
 class LabelStudioSource:
-    """Label Studio as the operator configured it, and the token to read its files with."""
+    """Label Studio as the operator configured it, and the tokens to read its files with, tried in order: the
+    one /setup sent (Label Studio 1.23 sends the project owner's legacy token, which it refuses itself unless
+    legacy tokens are enabled), then SAM3_LABEL_STUDIO_API_KEY."""
 
     base_url: str | None
-    token: str | None
+    tokens: tuple[str, ...]
+    _current: int = field(default=0, init=False)
     _header: str | None = field(default=None, init=False)
+    _lock: asyncio.Lock = field(default_factory=asyncio.Lock, init=False)  # prefetched tasks share the token
 
     def owns(self, url: httpx.URL) -> bool:
         base = httpx.URL(self.base_url) if self.base_url else None
         return base is not None and (url.scheme, url.host, url.port) == (base.scheme, base.host, base.port)
 
     async def auth_header(self, client: httpx.AsyncClient) -> dict[str, str]:
-        """Authorization for Label Studio's file routes (a JWT access token is fetched once per request)."""
-        if not self.token:
-            return {}
-        if self._header is None:
-            self._header = f"Token {self.token}"
-            if self.token.count(".") == 2 and self.token.startswith("eyJ"):  # a personal access token (JWT)
-                self._header = f"Bearer {await self._access_token(client)}"
-        return {"Authorization": self._header}
+        """Authorization for Label Studio's file routes: `Token <key>` for a legacy token; a personal access
+        token (a JWT refresh token) is exchanged once per call for an access token, sent as `Bearer`."""
+        async with self._lock:
+            while self._header is None and self._current < len(self.tokens):
+                token = self.tokens[self._current]
+                if not (token.count(".") == 2 and token.startswith("eyJ")):
+                    self._header = f"Token {token}"
+                elif (access := await self._access_token(client, token)) is not None:
+                    self._header = f"Bearer {access}"
+                else:
+                    self._current += 1
+        return {"Authorization": self._header} if self._header else {}
 
-    async def _access_token(self, client: httpx.AsyncClient) -> str:
-        response = await client.post(f"{self.base_url.rstrip('/')}/api/token/refresh", json={"refresh": self.token})
-        if response.status_code != 200 or not isinstance(response.json().get("access"), str):
-            raise UrlFetchFailed(f"Label Studio refused the personal access token (HTTP {response.status_code} "
-                                 "from /api/token/refresh): give a valid token in SAM3_LABEL_STUDIO_API_KEY")
-        return response.json()["access"]
+    async def refused(self, headers: dict[str, str]) -> bool:
+        """Label Studio refused `headers` (401/403): move on to the next token; False when none is left."""
+        async with self._lock:
+            if self._header is not None and headers.get("Authorization") == self._header:
+                self._current, self._header = self._current + 1, None
+            return self._current < len(self.tokens)
+
+    async def _access_token(self, client: httpx.AsyncClient, token: str) -> str | None:
+        response = await client.post(f"{self.base_url.rstrip('/')}/api/token/refresh/", json={"refresh": token})
+        try:
+            access = response.json().get("access") if response.status_code == 200 else None
+        except (ValueError, AttributeError):  # not a JSON object
+            access = None
+        if not isinstance(access, str):
+            log.warning("Label Studio refused a personal access token (HTTP %s from /api/token/refresh/)",
+                        response.status_code)
+            return None
+        return access
 
 
 async def load_image(url: object, source: LabelStudioSource, client: httpx.AsyncClient,
@@ -77,14 +100,16 @@ async def load_image(url: object, source: LabelStudioSource, client: httpx.Async
 
 async def _from_label_studio(url: httpx.URL, source: LabelStudioSource, client: httpx.AsyncClient,
                              settings: Settings) -> np.ndarray:
-    headers = await source.auth_header(client)
-    for _ in range(settings.url_max_redirects + 1):
+    for _ in range(settings.url_max_redirects + len(source.tokens) + 1):
+        headers = await source.auth_header(client)
         async with client.stream("GET", url, headers=headers) as response:
             if response.is_redirect and "location" in response.headers:
                 url = url.join(response.headers["location"])
                 if not source.owns(url):  # e.g. a presigned cloud-storage URL: no token, SSRF rules
                     return await image_from_url(str(url), settings)
                 continue
+            if response.status_code in (401, 403) and await source.refused(headers):
+                continue  # the next token
             if response.status_code != 200:
                 raise UrlFetchFailed(f"Label Studio answered HTTP {response.status_code} for {url.path}: check the "
                                      "token (/setup's access_token or SAM3_LABEL_STUDIO_API_KEY) and the file")

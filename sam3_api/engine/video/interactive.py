@@ -47,8 +47,7 @@ class ObjectState:
 class InteractiveVideo:
     """One session's tracker, prompts and results over one decoded clip."""
 
-    def __init__(self, runtime, reader: FrameReader, mask_threshold: float = 0.5,
-                 feature_frames: int = FEATURE_FRAMES):
+    def __init__(self, runtime, reader: FrameReader, mask_threshold: float, feature_frames: int = FEATURE_FRAMES):
         self.runtime, self.reader = runtime, reader
         self.frame_count, self.height, self.width = len(reader), reader.height, reader.width
         self.mask_threshold = mask_threshold

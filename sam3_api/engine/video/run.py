@@ -22,14 +22,15 @@ from .objects import ObjectPrompt, ObjectTracker, TrackedMasks, frame_features
 from .plan import build_plan
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class VideoRequest:
-    """What to track. Frames are indices within the run; coordinates are original-video pixels."""
+    """What to track. Frames are indices within the run; coordinates are original-video pixels. The mask
+    threshold has no default here: serving/defaults.py decides it."""
 
     texts: list[str] = field(default_factory=list)
     objects: list[ObjectPrompt] = field(default_factory=list)
     direction: str = "both"
-    mask_threshold: float = 0.5
+    mask_threshold: float
     confidence_threshold: float | None = None  # text: detection threshold; objects: minimum visibility score
 
 
