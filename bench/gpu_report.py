@@ -9,7 +9,8 @@ built), starts the real server in this process (uvicorn on 127.0.0.1, the app's 
 - prompts: cold (new image: backbone + head) and cached (same image again) time of text, box, points, auto;
 - clicks: WebSocket click round trips on an initialised image, p50 / p95;
 - video: frames per second tracking 1, 4 and 16 boxed objects and a text concept (bench/video.py's clip);
-- backbone: the ViT alone on one frame;
+- backbone: the ViT alone on one frame; batch_backbone: seconds per image with B = 1, 2, 4 images per backbone
+  step (bench/batch.py; what SAM3_BATCH_BACKBONE_IMAGES=0 should pick on this device);
 - peak GPU memory, torch / CUDA / driver versions, the precision and why.
 Every section checks the budget (--budget-s, default 450 s: inside 8 minutes with start-up); a section that
 would start past it is listed in "skipped" and its figures are null, so a slow device still prints JSON.
@@ -33,6 +34,7 @@ import torch
 REPO = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(REPO))
 
+from bench import batch as batch_bench  # noqa: E402
 from bench import engine as engine_bench  # noqa: E402
 from bench import video as video_bench  # noqa: E402
 from bench.inprocess import start_server  # noqa: E402
@@ -149,6 +151,8 @@ def measure(args: argparse.Namespace, model: str, device: str, budget: Budget) -
         frames = video_bench.clip(args.frames, 480, 640)
         report["backbone_s"] = budget.run("backbone", lambda: round(
             video_bench.backbone_seconds(engine, frames, args.backbone_repeats), 4))
+        report["batch_backbone"] = budget.run("batch_backbone", lambda: batch_bench.backbone_timing(
+            engine.runtime, frames[:4], [1, 2, 4], 1))
         report["video"] = video_figures(engine, frames, budget)
         report["cache_bytes_per_image"] = engine.cache.nbytes / max(len(engine.cache), 1)
         return report

@@ -168,6 +168,8 @@ class Settings(BaseSettings):
     batch_max_upload_bytes: int = Field(2 * 1024**3, ge=1024, description="Largest body of POST /batch/jobs "
                                                                         "(an archive or several images).")
     batch_prefetch: int = Field(4, ge=1, le=64, description="Images read and decoded ahead of the model.")
+    batch_backbone_images: int = Field(0, ge=0, le=32, description="Images of a batch job per backbone step "
+                                                                    "(one model step); 0: per device.")
     batch_max_queued_jobs: int = Field(8, ge=1, le=10_000, description="Batch jobs waiting beyond this answer 503.")
     batch_job_ttl_s: float = Field(7 * 24 * 3600, gt=0, description="Finished batch jobs are deleted after this long.")
 

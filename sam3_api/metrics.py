@@ -53,3 +53,9 @@ class Sam3Metrics:
         self.video_frames = Counter("sam3_video_frames", "Video frame steps completed", registry=registry)
         for status in VIDEO_JOB_STATUSES:  # present from the first scrape, so dashboards see zeros
             self.video_jobs.labels(status)
+        self.batch_images = Counter("sam3_batch_images", "Batch job images recorded, by outcome (ok; error: the "
+                                    "image failed and its error was recorded)", ["outcome"], registry=registry)
+        self.batch_images_per_second = Gauge(
+            "sam3_batch_images_per_second", "Images per second of the running batch job", registry=registry)
+        for outcome in ("ok", "error"):
+            self.batch_images.labels(outcome)

@@ -44,6 +44,10 @@ class EmbeddingCache(Generic[V]):
         self.hits += 1
         return value
 
+    def peek(self, key: str) -> V | None:
+        """The value without counting a hit or a miss or refreshing it (a batch job reading the shared cache)."""
+        return self._items.get(key)
+
     def put(self, key: str, value: V) -> None:
         size = value.nbytes
         if self.max_entries == 0 or size > self.max_bytes:

@@ -21,6 +21,7 @@ from ..config import Settings
 from ..errors import ModelNotReady
 from ..metrics import Sam3Metrics
 from . import image_jobs, loading, prompts
+from .batch_embeddings import BATCH_WORK, BatchEmbeddings
 from .cache import EmbeddingCache
 from .types import AutoParams, ConceptQuery, EngineStatus, PreparedImage, Segmentation, Thresholds, TrackerQuery
 from .worker import ModelWorker, Priority
@@ -31,7 +32,7 @@ INTERACTIVE_KINDS = {"box", "points", "embed"}
 SETTINGS_READ = ("model", "device", "precision", "cache_dir", "hf_token", "torch_num_threads", "load_retries",
                  "load_retry_backoff_s", "log_format", "max_queue", "priority_burst", "request_timeout_s",
                  "embedding_cache_entries", "embedding_cache_bytes", "max_prompts", "max_text_length", "max_masks",
-                 "video_max_objects")
+                 "video_max_objects", "batch_backbone_images")
 log = logging.getLogger(__name__)
 # Embedding-cache outcomes (True = hit) of the current request, for X-Sam3-Cache: the API's middleware installs
 # a list; _run appends to it on the event loop once the job's result is back (the model thread reports there).
@@ -47,6 +48,7 @@ class Sam3Engine:
         self.worker = ModelWorker(settings.max_queue, burst=settings.priority_burst,
                                   queue_timeout_s=settings.request_timeout_s, metrics=self.metrics)
         self.cache: EmbeddingCache = EmbeddingCache(settings.embedding_cache_entries, settings.embedding_cache_bytes)
+        self.batch = BatchEmbeddings(settings.batch_backbone_images)  # batch jobs' embeddings, kept apart
         self.runtime = None  # Sam3Runtime once loaded
         self.backbone_runs = 0
         self._status = EngineStatus("loading", settings.model, settings.device, settings.is_dev_model)
@@ -87,6 +89,7 @@ class Sam3Engine:
                                         error=loading.describe(exc), attempts=self._status.attempts + 1)
             return
         seconds = time.perf_counter() - started
+        self.batch.resolve(self.runtime.device.type)
         precision = self.runtime.precision
         self._status = EngineStatus("ready", settings.model, device, is_random, load_seconds=seconds,
                                     attempts=self._status.attempts + 1, precision=precision.name,
@@ -124,15 +127,6 @@ class Sam3Engine:
             return pixels
         return await asyncio.to_thread(PreparedImage.from_array, pixels)
 
-    def _embedding(self, image: PreparedImage):
-        """Cached backbone output for these pixels; runs the backbone only on a miss. Model thread only."""
-        embedding = self.cache.get(image.key)
-        if embedding is None:
-            embedding = self.runtime.encode(image.pixels)
-            self.backbone_runs += 1
-            self.cache.put(image.key, embedding)
-        return embedding
-
     async def _run(self, job, image: np.ndarray | PreparedImage, *args, kind: str):
         self._require_ready()
         prepared = await self.prepare(image)
@@ -148,10 +142,10 @@ class Sam3Engine:
         """Interactive: a box, points or embed on a cached image. Heavy: any new-image encode, automatic mode.
 
         Reading the cache's keys off the model thread is safe: a dict membership test is atomic under the GIL,
-        and a stale answer only misplaces one job by one level."""
-        if kind == "auto" or image.key not in self.cache:
+        and a stale answer only misplaces one job by one level. Batch work is never interactive."""
+        if kind == "auto" or not self.batch.finds(self.cache, image.key):
             return Priority.HEAVY
-        return Priority.INTERACTIVE if kind in INTERACTIVE_KINDS else Priority.NORMAL
+        return Priority.INTERACTIVE if kind in INTERACTIVE_KINDS and not BATCH_WORK.get() else Priority.NORMAL
 
     async def embed(self, image: np.ndarray | PreparedImage) -> PreparedImage:
         """Encode an image ahead of prompts (WebSocket init); later prompts on it skip the backbone."""

@@ -21,20 +21,36 @@ def timed(engine, job, image: PreparedImage, *args):
     """
     started = time.perf_counter()
     runs_before = engine.backbone_runs
-    try:
-        embedding = engine._embedding(image)
+    with memory.answered_as_503(engine):
+        embedding = embedding_of(engine, image)
         encode_ms, cached = (time.perf_counter() - started) * 1000, engine.backbone_runs == runs_before
         result = job(engine, embedding, *args)
-    except Exception as exc:
-        if memory.is_out_of_memory(exc):
-            raise memory.recover(engine, exc) from exc
-        raise
     timing = {"encode_ms": round(encode_ms, 2), "cached": cached,
               "total_ms": round((time.perf_counter() - started) * 1000, 2)}
     for item in result if isinstance(result, list) else [result]:
         if isinstance(item, Segmentation):
             item.timing_ms = timing
     return result
+
+
+def embedding_of(engine, image: PreparedImage):
+    """Cached backbone output for these pixels; runs the backbone only on a miss (a batch job's work goes to
+    its own cache: batch_embeddings.py)."""
+    embedding, cache = engine.batch.lookup(engine.cache, image.key)
+    if embedding is None:
+        embedding = engine.runtime.encode(image.pixels)
+        engine.backbone_runs += 1
+        cache.put(image.key, embedding)
+    return embedding
+
+
+def encode_many_job(engine, images: list[PreparedImage]) -> None:
+    """A batch job's step: the backbone over several images at once, into the batch cache."""
+    with memory.answered_as_503(engine):
+        embeddings = engine.runtime.encode_many([image.pixels for image in images])
+    engine.backbone_runs += len(images)
+    for image, embedding in zip(images, embeddings):
+        engine.batch.cache.put(image.key, embedding)
 
 
 def embed_job(engine, embedding):
@@ -80,9 +96,5 @@ def auto_job(engine, embedding, params: AutoParams):
 
 def video_job(engine, call, *args):
     """One step of a video run or propagation, or one interactive-video call (engine.video)."""
-    try:
+    with memory.answered_as_503(engine):
         return call(*args)
-    except Exception as exc:
-        if memory.is_out_of_memory(exc):
-            raise memory.recover(engine, exc) from exc
-        raise

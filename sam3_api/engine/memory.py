@@ -7,6 +7,7 @@ emptied, and the allocator gives its cached blocks back so the next request star
 
 from __future__ import annotations
 
+import contextlib
 import gc
 import logging
 
@@ -23,10 +24,22 @@ def is_out_of_memory(exc: BaseException) -> bool:
     return isinstance(exc, torch.OutOfMemoryError)
 
 
+@contextlib.contextmanager
+def answered_as_503(engine):
+    """Model-thread work inside this: out of memory becomes ModelOutOfMemory (503) after the caches are emptied."""
+    try:
+        yield
+    except Exception as exc:
+        if is_out_of_memory(exc):
+            raise recover(engine, exc) from exc
+        raise
+
+
 def recover(engine, exc: BaseException) -> ModelOutOfMemory:
     """Free what can be freed (model thread only) and return the error the client gets."""
     entries = len(engine.cache)
     engine.cache.clear()
+    engine.batch.cache.clear()
     runtime = engine.runtime
     text_cache = getattr(runtime, "_text_cache", None)
     if text_cache is not None:

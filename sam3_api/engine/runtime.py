@@ -138,32 +138,42 @@ class Sam3Runtime:
         """Every model call runs inside this: bf16 autocast under SAM3_PRECISION's bf16, nothing under fp32."""
         return self.precision.autocast(self.device)
 
-    @torch.inference_mode()
     def encode(self, pixels: np.ndarray) -> ImageEmbedding:
         """Run the vision backbone once and derive both heads' features from it."""
-        if not pixels.flags.writeable:  # torch.from_numpy inside the processor warns on read-only arrays
-            pixels = pixels.copy()
+        return self.encode_many([pixels])[0]
+
+    @torch.inference_mode()
+    def encode_many(self, images: list[np.ndarray]) -> list[ImageEmbedding]:
+        """The backbone over several images in one forward pass (a batch labeling step), one embedding each.
+
+        Every image is resized to the same square input, so they stack; each image's features are sliced out
+        of the batch and equal the single-image pass's (tests/unit/test_batch_backbone.py)."""
+        images = [pixels if pixels.flags.writeable else pixels.copy() for pixels in images]  # torch warns on read-only
         # Say channels-last explicitly: for tiny images (1 x 3 x 3) the processor's guess can pick the wrong axis.
-        inputs = self.processor.image_processor(images=pixels, return_tensors="pt", input_data_format="channels_last")
+        inputs = self.processor.image_processor(images=images, return_tensors="pt", input_data_format="channels_last")
         pixel_values = inputs["pixel_values"].to(self.device)
         with self._autocast():
             vision = self.model.detector_model.get_vision_features(pixel_values=pixel_values)
             feature_maps, _ = self.model.get_vision_features_for_tracker(vision_embeds=vision)
         tracker = self.model.tracker_model
-        feature_maps = list(feature_maps)
+        feature_maps = list(feature_maps)  # (H*W, B, C) per level
         feature_maps[-1] = feature_maps[-1] + tracker.no_memory_embedding  # image mode: no video memory
-        tracker_features = [
-            level.permute(1, 2, 0).reshape(1, -1, *size)
-            for level, size in zip(feature_maps, tracker.backbone_feature_sizes)
-        ]
+        tracker_features = [level.permute(1, 2, 0).reshape(len(images), -1, *size)
+                            for level, size in zip(feature_maps, tracker.backbone_feature_sizes)]
         # Keep only what the heads read; the ViT's last_hidden_state is large and no longer needed.
         # Cached in the compute dtype: under bf16 a cached image costs half the bytes of fp32.
         store = self.precision.store
-        detector = Sam3VisionEncoderOutput(
-            fpn_hidden_states=store(tuple(vision.fpn_hidden_states)),
-            fpn_position_encoding=self._shared_position_encodings(store(tuple(vision.fpn_position_encoding))),
-        )
-        return ImageEmbedding(detector=detector, tracker=store(tracker_features), original_size=pixels.shape[:2])
+        positions = self._shared_position_encodings(store(tuple(level[:1] for level in vision.fpn_position_encoding)))
+
+        def own(level: torch.Tensor, index: int) -> torch.Tensor:  # a slice alone must not hold the batch's memory
+            return level if len(images) == 1 else level[index : index + 1].clone()
+
+        return [ImageEmbedding(
+            detector=Sam3VisionEncoderOutput(fpn_hidden_states=store(tuple(own(level, i) for level in
+                                                                           vision.fpn_hidden_states)),
+                                             fpn_position_encoding=positions),
+            tracker=store([own(level, i) for level in tracker_features]),
+            original_size=pixels.shape[:2]) for i, pixels in enumerate(images)]
 
     def _shared_position_encodings(self, encodings: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, ...]:
         """The FPN's sine position encodings depend only on the (fixed) input size, not on the pixels: keep

@@ -1,8 +1,10 @@
-"""Runs batch labeling jobs one at a time, one image per model step, each image's record persisted when done.
+"""Runs batch labeling jobs one at a time, B images per backbone step, each image's record persisted when done.
 
 Images are read and decoded ahead of the model on a small bounded pool (SAM3_BATCH_PREFETCH), so the model
-thread never waits for a file, a URL or a decoder. Each image is one engine call, which the engine queues at
-heavy priority (a new image needs the backbone): clicks and single requests wait at most one image.
+thread never waits for a file, a URL or a decoder. The vision backbone runs over SAM3_BATCH_BACKBONE_IMAGES
+images in one model step at heavy priority (engine/batch_embeddings.py; B = 1 runs it inside each image's
+call), then each image's heads run in one call of its own: clicks and single requests wait at most one step.
+The job's embeddings live in a small cache of their own, so a batch never evicts interactive users' images.
 
 Nothing lost, nothing twice: an image's record is appended to results.ndjson as soon as it is done, a failed
 image is recorded with its error and the job goes on. A job running when the server stops (or dies) is
@@ -20,13 +22,14 @@ from contextlib import aclosing
 from pathlib import Path
 
 from ..engine import prompts
+from ..engine.batch_embeddings import BATCH_WORK, encode_batch
 from ..engine.types import PreparedImage
 from ..errors import EngineBusy, InvalidImage, ModelNotReady, RequestTimeout, Sam3Error
 from ..media.batch_sources import IMAGE_SUFFIXES
 from ..media.coco_boxes import read_coco_boxes
 from ..media.fetch import fetch_url
 from ..media.images import decode_image
-from ..serving.batch import BatchSpec, batch_spec, error_record, segment_record
+from ..serving.batch import BatchSpec, batch_spec, error_record, needs_model, segment_record
 from .batch_inputs import BatchInput, keep_input, local_images, read_listing, write_listing
 from .batch_results import RESULTS_FILE, BatchResults
 from .runner import SteppedJobRunner
@@ -38,6 +41,8 @@ KIND = "batch"
 EXPIRY_CHECK_S = 300.0
 SAVE_EVERY_S = 1.0  # the manifest (progress) is rewritten at most this often while a job runs
 RETRY_BUSY_S = 1.0  # the model queue was full: the image is tried again, never recorded as failed
+Loading = tuple[str, asyncio.Task]  # a file_name and the task reading and decoding its pixels
+Loaded = PreparedImage | Sam3Error  # an image's pixels, or why they could not be read
 
 
 class BatchJobRunner(SteppedJobRunner):
@@ -47,6 +52,7 @@ class BatchJobRunner(SteppedJobRunner):
         super().__init__(store, KIND)
         store.resume_kinds.add(KIND)  # a batch job running at a crash is queued again, not interrupted
         self.engine, self.settings = engine, settings
+        self.step_images = 1  # images per backbone step of the running job (SAM3_BATCH_BACKBONE_IMAGES)
 
     # ------------------------------------------------------------------------------------------ lifecycle
     async def _interrupted(self, current) -> None:
@@ -127,6 +133,7 @@ class BatchJobRunner(SteppedJobRunner):
             await asyncio.sleep(EXPIRY_CHECK_S)
 
     async def _consume(self) -> None:
+        BATCH_WORK.set(True)  # this task's embeddings stay out of interactive users' cache (batch_embeddings.py)
         while True:
             job = await self._next_queued()
             await asyncio.to_thread(self.engine.wait_ready)  # a job queued while the model loads waits for it
@@ -153,59 +160,104 @@ class BatchJobRunner(SteppedJobRunner):
             log.exception("batch job %s failed", job.job_id)
             self.store.finish(job, "failed", "internal error while labeling; the traceback is in the server log")
         finally:
+            self.engine.metrics.batch_images_per_second.set(0)
             results.notify()
 
     async def _images(self, job: Job, results: BatchResults) -> None:
         spec = BatchSpec.from_dict(job.request["spec"])
         started, saved, ran = time.perf_counter(), 0.0, 0
-        async with aclosing(self._prefetched(job, results.done())) as loads:  # a stop cancels the loads at once
-            async for file_name, loading in loads:
-                if job.job_id in self._stop_requested:
-                    self._stop_requested.discard(job.job_id)
-                    total = job.progress["images_total"]
-                    self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {total} images; the "
-                                                        "images done are kept")
-                    return
-                results.append_record(await self._record(spec, file_name, loading))
-                ran += 1
-                job.progress.update(images_done=len(results), images_failed=results.failed,
-                                    images_per_s=round(ran / max(time.perf_counter() - started, 1e-6), 3))
-                results.notify()
-                if time.perf_counter() - saved > SAVE_EVERY_S:
-                    self.store.save(job)
-                    saved = time.perf_counter()
+        self.step_images = self.engine.batch.images_per_step  # halved for this job by a step out of memory
+        async with aclosing(self._prefetched(job, results.done())) as groups:  # a stop cancels the loads
+            async for group in groups:
+                for file_name, image in await self._encoded(spec, group):
+                    if self._cancelled(job, results):
+                        return
+                    record = await self._record(spec, file_name, image)
+                    results.append_record(record)
+                    ran += 1
+                    self._progressed(job, results, record, ran / max(time.perf_counter() - started, 1e-6))
+                    if time.perf_counter() - saved > SAVE_EVERY_S:
+                        self.store.save(job)
+                        saved = time.perf_counter()
         self.store.save(job)
 
-    async def _record(self, spec: BatchSpec, file_name: str, loading: asyncio.Task) -> dict:
-        """The image's record; its own failure becomes an error record, a busy engine is waited out."""
-        try:
-            image = await loading
-        except Sam3Error as exc:
-            return error_record(file_name, exc)
-        while True:
+    def _cancelled(self, job: Job, results: BatchResults) -> bool:
+        """A cancel asked for takes effect here, between images: the job ends, the images done are kept."""
+        if job.job_id not in self._stop_requested:
+            return False
+        self._stop_requested.discard(job.job_id)
+        self.store.finish(job, "cancelled", f"cancelled after {len(results)} of {job.progress['images_total']} "
+                                            "images; the images done are kept")
+        return True
+
+    def _progressed(self, job: Job, results: BatchResults, record: dict, images_per_s: float) -> None:
+        job.progress.update(images_done=len(results), images_failed=results.failed,
+                            images_per_s=round(images_per_s, 3))
+        self.engine.metrics.batch_images.labels("error" if "error" in record else "ok").inc()
+        self.engine.metrics.batch_images_per_second.set(job.progress["images_per_s"])
+        results.notify()
+
+    async def _encoded(self, spec: BatchSpec, group: list[Loading]) -> list[tuple[str, Loaded]]:
+        """The group's images loaded (or their load's error) and, those asked something, through one backbone step."""
+        loaded: list[tuple[str, Loaded]] = []
+        for file_name, loading in group:
             try:
-                return await segment_record(self.engine, spec, file_name, image)
-            except (EngineBusy, RequestTimeout):
-                await asyncio.sleep(RETRY_BUSY_S)
+                loaded.append((file_name, await loading))
+            except Sam3Error as exc:
+                loaded.append((file_name, exc))
+        images = [image for name, image in loaded if isinstance(image, PreparedImage) and needs_model(spec, name)]
+        if len(images) > 1:
+            try:
+                await self._retrying_busy(encode_batch, self.engine, images)
             except ModelNotReady:
                 raise
-            except Sam3Error as exc:  # e.g. a box of the annotations outside this image
-                return error_record(file_name, exc, image.width, image.height)
+            except Sam3Error as exc:  # e.g. out of memory: these run one by one, the next steps take half
+                self.step_images = max(1, len(images) // 2)
+                log.warning("a step of %d images failed (%s); next: %d", len(images), exc.message, self.step_images)
+        return loaded
 
-    async def _prefetched(self, job: Job, done: frozenset[str]) -> AsyncIterator[tuple[str, asyncio.Task]]:
-        """(file_name, the task loading its pixels) in listing order, at most SAM3_BATCH_PREFETCH loading ahead."""
+    async def _record(self, spec: BatchSpec, file_name: str, image: Loaded) -> dict:
+        """The image's record; its own failure becomes an error record, a busy engine is waited out."""
+        if isinstance(image, Sam3Error):
+            return error_record(file_name, image)
+        try:
+            return await self._retrying_busy(segment_record, self.engine, spec, file_name, image)
+        except ModelNotReady:
+            raise
+        except Sam3Error as exc:  # e.g. a box of the annotations outside this image
+            return error_record(file_name, exc, image.width, image.height)
+
+    @staticmethod
+    async def _retrying_busy(call, *args):
+        """A full model queue (or a queue deadline) is waited out: the image is never recorded as failed for it."""
+        while True:
+            try:
+                return await call(*args)
+            except (EngineBusy, RequestTimeout):
+                await asyncio.sleep(RETRY_BUSY_S)
+
+    async def _prefetched(self, job: Job, done: frozenset[str]) -> AsyncIterator[list[Loading]]:
+        """(file_name, the task loading its pixels) in listing order, in groups of one backbone step, at
+        most SAM3_BATCH_PREFETCH loading ahead. Closed early (a stop), it cancels the loads still running."""
         queue: asyncio.Queue = asyncio.Queue(maxsize=self.settings.batch_prefetch)
         producer = asyncio.create_task(self._produce(job, done, queue))
         pending: list[asyncio.Task] = []
+        group: list[Loading] = []
         try:
             while (item := await queue.get()) is not None:
                 pending = [task for task in pending if not task.done()] + [item[1]]
-                yield item
+                group.append(item)
+                if len(group) >= self.step_images:
+                    yield group
+                    group = []
+            if group:
+                yield group
             await producer  # raises what the producer raised (an archive gone unreadable)
-        finally:
+        except BaseException:  # closed early, cancelled or failed: the loads still running are not needed
             producer.cancel()
             for task in pending:
                 task.cancel()
+            raise
 
     async def _produce(self, job: Job, done: frozenset[str], queue: asyncio.Queue) -> None:
         directory, source = self.store.directory(job.job_id), job.request["source"]

@@ -84,6 +84,11 @@ def image_prompts(spec: BatchSpec, file_name: str) -> ImagePrompts | None:
     return ImagePrompts(boxes=[box for _, box in boxes], **common) if boxes else None
 
 
+def needs_model(spec: BatchSpec, file_name: str) -> bool:
+    """Whether the image is asked anything (a boxes job skips the images its annotations have no box on)."""
+    return image_prompts(spec, file_name) is not None
+
+
 async def segment_record(engine, spec: BatchSpec, file_name: str, image: np.ndarray | PreparedImage) -> dict:
     """One image's record: every instance found, best first, filtered by min_area and max_masks."""
     height, width = (image.height, image.width) if isinstance(image, PreparedImage) else image.shape[:2]

@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import time
 import zipfile
 
 import numpy as np
 import pytest
+from prometheus_client.parser import text_string_to_metric_families
 from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
@@ -28,7 +30,8 @@ def client(tmp_path_factory):
     for name, data in IMAGES.items():
         (root / "set" / "sub" / name).write_bytes(data)
     (root / "set" / "notes.txt").write_text("not an image")
-    client = ready_client(data_dir=tmp_path_factory.mktemp("data"), image_root=root)
+    # Two images per backbone step: the masks compared with the single-image routes come from batched steps.
+    client = ready_client(data_dir=tmp_path_factory.mktemp("data"), image_root=root, batch_backbone_images=2)
     yield client
     client.__exit__(None, None, None)
 
@@ -133,11 +136,21 @@ def test_exports_load_in_pycocotools(client, tmp_path):
 def test_a_broken_image_is_recorded_with_its_error_and_the_job_goes_on(client):
     files = [("images", ("good.png", IMAGES["img_0.png"], "image/png")),
              ("images", ("bad.png", b"not a png at all", "image/png"))]
+    before = batch_images_counted(client)
     response = submit(client, files, mode="auto")
     job = wait_finished(client, response.json()["job_id"])
     assert job["status"] == "succeeded" and job["progress"]["images_failed"] == 1
     found = records(client, job["job_id"])
     assert found["bad.png"]["error"] and "error" not in found["good.png"]
+    after = batch_images_counted(client)
+    assert (after["ok"] - before["ok"], after["error"] - before["error"]) == (1, 1)
+
+
+def batch_images_counted(client) -> dict[str, float]:
+    """sam3_batch_images_total by outcome, from /metrics."""
+    families = text_string_to_metric_families(client.get("/metrics").text)
+    return {sample.labels["outcome"]: sample.value for family in families if family.name == "sam3_batch_images"
+            for sample in family.samples if sample.name == "sam3_batch_images_total"}
 
 
 def hostile_zip(kind: str) -> bytes:
@@ -241,8 +254,8 @@ def test_jobs_belong_to_the_api_key_that_created_them(tmp_path):
         keyed.__exit__(None, None, None)
 
 
-def many_images(count: int) -> list:
-    return [("images", (f"{index:03d}.png", png_bytes(random_image(64, 64, seed=index)), "image/png"))
+def many_images(count: int, first_seed: int = 0) -> list:
+    return [("images", (f"{index:03d}.png", png_bytes(random_image(64, 64, seed=first_seed + index)), "image/png"))
             for index in range(count)]
 
 
@@ -261,7 +274,7 @@ def test_a_cancelled_job_keeps_and_exports_the_images_it_finished(client):
 
 
 def test_a_job_running_at_shutdown_resumes_at_the_next_start_without_running_an_image_twice(tmp_path):
-    first = ready_client(data_dir=tmp_path)
+    first = ready_client(data_dir=tmp_path, batch_backbone_images=3)  # the stop may fall inside a step's images
     response = submit(first, many_images(40), texts=["cat"])
     job_id = response.json()["job_id"]
     deadline = time.monotonic() + 60
@@ -270,7 +283,7 @@ def test_a_job_running_at_shutdown_resumes_at_the_next_start_without_running_an_
     first.__exit__(None, None, None)  # the lifespan stops the runner: the job is queued again
     stopped_at = len((tmp_path / "jobs" / job_id / "results.ndjson").read_text().splitlines())
     assert json.loads((tmp_path / "jobs" / job_id / "manifest.json").read_text())["status"] == "queued"
-    second = ready_client(data_dir=tmp_path)
+    second = ready_client(data_dir=tmp_path, batch_backbone_images=3)
     try:
         job = wait_finished(second, job_id)
         assert job["status"] == "succeeded" and job["progress"]["images_done"] == 40 and 3 <= stopped_at < 40
@@ -278,6 +291,57 @@ def test_a_job_running_at_shutdown_resumes_at_the_next_start_without_running_an_
         assert len(lines) == 40 and len({json.loads(line)["file_name"] for line in lines}) == 40
     finally:
         second.__exit__(None, None, None)
+
+
+def test_a_click_waits_for_one_batch_step_not_for_the_job(client, monkeypatch):
+    """A box on a cached image, sent while a batched backbone step runs, is answered before the next step."""
+    click = {"files": {"image": ("click.png", IMAGES["img_2.png"])}, "data": {"boxes": "[[4, 6, 30, 40]]"}}
+    assert client.post("/segment/box", **click).status_code == 200  # its embedding is now in the shared cache
+    runtime, calls = client.app.state.services.engine.runtime, []
+    entered, gate = threading.Event(), threading.Event()
+    encode_many, decode = runtime.encode_many, runtime.decode
+
+    def held_step(images):
+        calls.append(f"step of {len(images)}")
+        if len(calls) == 1:
+            entered.set()
+            gate.wait(60)
+        return encode_many(images)
+
+    monkeypatch.setattr(runtime, "encode_many", held_step)
+    monkeypatch.setattr(runtime, "decode", lambda *a, **k: calls.append("click") or decode(*a, **k))
+    job_id = submit(client, many_images(6, first_seed=1000), texts=["cat"]).json()["job_id"]  # new to the engine
+    assert entered.wait(60)
+    answer: list = []
+    clicker = threading.Thread(target=lambda: answer.append(client.post("/segment/box", **click)))
+    clicker.start()
+    worker, deadline = client.app.state.services.engine.worker, time.monotonic() + 60
+    while worker.queued_by_priority()["interactive"] == 0 and time.monotonic() < deadline:
+        time.sleep(0.01)  # the click is queued behind the running step
+    gate.set()
+    clicker.join(60)
+    assert wait_finished(client, job_id)["status"] == "succeeded"
+    assert answer[0].status_code == 200 and answer[0].json()["num_masks"] == 1
+    assert calls == ["step of 2", "click", "step of 2", "step of 2"]
+
+
+def test_a_batched_step_out_of_memory_runs_its_images_alone_and_halves_the_next_steps(client, monkeypatch):
+    runtime = client.app.state.services.engine.runtime
+    encode_many = runtime.encode_many
+
+    steps = []
+
+    def no_room_for_two(images):
+        steps.append(len(images))
+        if len(images) > 1:
+            raise MemoryError("no room for a batch")
+        return encode_many(images)
+
+    monkeypatch.setattr(runtime, "encode_many", no_room_for_two)
+    job = wait_finished(client, submit(client, many_images(5, first_seed=2000), texts=["cat"]).json()["job_id"])
+    assert job["status"] == "succeeded" and job["progress"]["images_failed"] == 0
+    assert all(record["annotations"] for record in records(client, job["job_id"]).values())
+    assert steps[0] == 2 and steps[1:] == [1] * 5  # the failed pair alone, then steps of one (halved)
 
 
 def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
@@ -302,7 +366,9 @@ def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
 def test_a_body_over_the_batch_upload_limit_is_413_naming_its_setting(client, tmp_path):
     from tests.api.conftest import client_over
 
-    small = client_over(client.app.state.services.engine, data_dir=tmp_path, batch_max_upload_bytes=64 * 1024)
+    engine = client.app.state.services.engine
+    small = client_over(engine, data_dir=tmp_path, batch_max_upload_bytes=64 * 1024,
+                        batch_backbone_images=engine.settings.batch_backbone_images)
     try:
         response = small.post("/batch/jobs", data={"texts": '["cat"]'},
                               files=[("archive", ("a.zip", b"\0" * (128 * 1024), "application/zip"))])

@@ -33,6 +33,7 @@ def test_gpu_report_prints_every_figure_on_cpu_with_dev_tiny():
     assert set(report["video"]) == VIDEO_RUNS
     assert all(report["video"][run]["frames_per_s"] > 0 for run in VIDEO_RUNS)
     assert report["backbone_s"] > 0 and report["load_s"] > 0 and report["cache_bytes_per_image"] > 0
+    assert set(report["batch_backbone"]["seconds_per_image"]) == {"1", "2", "4"}
     assert set(report["versions"]) >= {"torch", "cuda", "driver", "gpu"} and report["versions"]["torch"]
     # GPU-only figures are present, null on a CPU run.
     assert report["peak_gpu_memory_bytes"] is None and report["versions"]["driver"] is None
