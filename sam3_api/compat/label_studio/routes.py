@@ -6,12 +6,12 @@ import hashlib
 import logging
 from collections import OrderedDict
 
-from fastapi import APIRouter, Body, Request
+from fastapi import APIRouter, Body
 from fastapi.responses import JSONResponse
 
-from ...api.deps import EngineDep, SettingsDep
+from ...api.deps import ApiKeyDep, EngineDep, ServicesDep, SettingsDep
 from ...api.errors import Surface
-from ...api.services import Services, services_of
+from ...api.services import Services
 from ...errors import InvalidPrompt
 from . import segment
 from .labeling import EXAMPLE, parse_config
@@ -61,8 +61,8 @@ def install_state(services: Services) -> None:
     services.adapters[TOKENS] = Tokens()
 
 
-def _tokens(request: Request) -> Tokens:
-    return services_of(request.app).adapters[TOKENS]
+def _tokens(services: Services) -> Tokens:
+    return services.adapters[TOKENS]
 
 
 @router.get("/health", summary="Label Studio's health probe (answers at once, even while the model works)")
@@ -75,7 +75,8 @@ async def health(engine: EngineDep):
 
 
 @router.post("/setup", summary="Label Studio connects a project: answers the model version")
-async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body: dict = Body(...)):
+async def setup(services: ServicesDep, api_key: ApiKeyDep, engine: EngineDep, settings: SettingsDep,
+                body: dict = Body(...)):
     hostname = body.get("hostname")
     if hostname and settings.label_studio_url and _origin(hostname) != _origin(settings.label_studio_url):
         raise InvalidPrompt(f"Label Studio says it is at {hostname!r} but {SETTING} is {settings.label_studio_url!r}:"
@@ -83,13 +84,14 @@ async def setup(request: Request, engine: EngineDep, settings: SettingsDep, body
                             "the same URL); files are only read from the configured one", field="hostname")
     token = body.get("access_token")
     if isinstance(token, str) and token:
-        _tokens(request).remember(_scope(request, body.get("project")), token)
+        _tokens(services).remember(_scope(api_key, body.get("project")), token)
     return {"model_version": segment.model_version(engine)}
 
 
 @router.post("/predict", openapi_extra=PREDICT_BODY,
              summary="Pre-label tasks by label name, or segment the object at the editor's clicks")
-async def predict(request: Request, engine: EngineDep, settings: SettingsDep, body: dict = Body(...)):
+async def predict(services: ServicesDep, api_key: ApiKeyDep, engine: EngineDep, settings: SettingsDep,
+                  body: dict = Body(...)):
     tasks = body.get("tasks")
     if not isinstance(tasks, list):
         raise InvalidPrompt("tasks must be a list of Label Studio tasks ({\"id\", \"data\": {\"image\": ...}})",
@@ -98,7 +100,7 @@ async def predict(request: Request, engine: EngineDep, settings: SettingsDep, bo
     params = body.get("params") if isinstance(body.get("params"), dict) else {}
     context = params.get("context") or body.get("context") or {}
     clicks = context.get("result") if isinstance(context, dict) else None
-    token = _tokens(request).get(_scope(request, body.get("project")))
+    token = _tokens(services).get(_scope(api_key, body.get("project")))
     source = LabelStudioSource(settings.label_studio_url,
                                tuple(t for t in (token, settings.label_studio_api_key) if t))
     version = segment.model_version(engine)
@@ -134,6 +136,6 @@ def _origin(url: str) -> tuple:
     return parsed.scheme, parsed.host, parsed.port
 
 
-def _scope(request: Request, project) -> tuple[str, str]:
-    key = request.state.api_key or ""
+def _scope(api_key: str | None, project) -> tuple[str, str]:
+    key = api_key or ""
     return hashlib.sha256(key.encode("utf-8", "surrogateescape")).hexdigest(), str(project)
