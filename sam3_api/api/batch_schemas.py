@@ -7,7 +7,9 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
-MAX_LIST = 1_000_000  # hard schema cap; SAM3_BATCH_MAX_IMAGES and SAM3_MAX_PROMPTS are checked when submitted
+from .openapi_limits import setting_cap
+
+MAX_LIST = 1_000_000  # hard cap; /openapi.json states SAM3_BATCH_MAX_IMAGES / SAM3_MAX_PROMPTS (setting_cap)
 
 
 class BatchJobParams(BaseModel):
@@ -17,7 +19,8 @@ class BatchJobParams(BaseModel):
         {"required": ["texts"]}, {"required": ["mode"]}, {"required": ["annotations"]}]}]})
 
     texts: list[Annotated[str, Field(pattern=r"\S")]] | None = Field(None, min_length=1, max_length=MAX_LIST,
-                                    description="Concepts, each a category: every instance of each, e.g. [\"car\"].")
+                                    description="Concepts, each a category: every instance of each, e.g. [\"car\"].",
+                                    json_schema_extra=setting_cap("max_prompts"))
     mode: Literal["auto"] | None = Field(None, description="\"auto\": segment everything, one category \"object\".")
     annotations: dict[str, Any] | None = Field(
         None, description="A COCO detection JSON (images, categories, annotations with bbox): each box becomes a "
@@ -50,7 +53,8 @@ class BatchJobJson(BatchJobParams):
         {"oneOf": [{"required": ["image_urls"]}, {"required": ["image_dir"]}]}]})
 
     image_urls: list[str] | None = Field(None, min_length=1, max_length=MAX_LIST,
-                                         description="http(s) URLs of the images.")
+                                         description="http(s) URLs of the images.",
+                                         json_schema_extra=setting_cap("batch_max_images"))
     image_dir: str | None = Field(None, max_length=4096, description="A folder below SAM3_IMAGE_ROOT, searched "
                                                                      "recursively; relative paths become file_name.")
 

@@ -6,6 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
+from .openapi_limits import apply_setting_caps
 from .state import services_of
 
 DEFS = "#/$defs/"
@@ -136,7 +137,8 @@ def document_contract(app, schema: dict) -> dict:
     from .errors import surface_for  # here, not at import: errors.py is imported by much of the app
     from .openapi_forms import shape_forms
 
-    keys_on = bool(services_of(app).settings.api_keys)
+    settings = services_of(app).settings
+    keys_on = bool(settings.api_keys)
     components = schema.setdefault("components", {}).setdefault("schemas", {})
     for path, operations in schema.get("paths", {}).items():
         surface = surface_for(app, path).name
@@ -152,6 +154,7 @@ def document_contract(app, schema: dict) -> dict:
     for unused in ("HTTPValidationError", "ValidationError"):
         components.pop(unused, None)
     shape_forms(schema)
+    apply_setting_caps(schema, settings)
     _drop_unused(components, schema)
     schema.setdefault("servers", [{"url": "/", "description": "This server"}])
     return schema

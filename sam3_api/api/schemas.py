@@ -13,8 +13,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..serving.defaults import MASK_THRESHOLD
+from .openapi_limits import setting_cap
 
-MAX_LIST = 10_000  # hard schema cap; the configurable SAM3_MAX_PROMPTS is checked by the engine
+MAX_LIST = 10_000  # hard cap; /openapi.json states SAM3_MAX_PROMPTS (setting_cap), which the engine checks
 BOX_SCHEMA = {"type": "array", "items": {"type": "number"}, "minItems": 4, "maxItems": 4}
 
 
@@ -65,7 +66,7 @@ class BoxFields(BaseModel):
     x2: float | None = None
     y2: float | None = None
     boxes: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x1, y1, x2, y2], ...]",
-                                            json_schema_extra={"items": BOX_SCHEMA})
+                                            json_schema_extra=setting_cap("max_prompts", items=BOX_SCHEMA))
 
     _box_lists = field_validator("boxes", mode="before")(classmethod(lambda cls, v: _parse_list(v)))
 
@@ -79,9 +80,12 @@ class BoxFields(BaseModel):
 
 
 class PointFields(BaseModel):
-    points_x: list[float] | None = Field(None, max_length=MAX_LIST, description="x of each point, e.g. '100,250'")
-    points_y: list[float] | None = Field(None, max_length=MAX_LIST, description="y of each point")
-    labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative (default 1)")
+    points_x: list[float] | None = Field(None, max_length=MAX_LIST, description="x of each point, e.g. '100,250'",
+                                         json_schema_extra=setting_cap("max_prompts"))
+    points_y: list[float] | None = Field(None, max_length=MAX_LIST, description="y of each point",
+                                         json_schema_extra=setting_cap("max_prompts"))
+    labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative (default 1)",
+                                     json_schema_extra=setting_cap("max_prompts"))
 
     _point_lists = field_validator("points_x", "points_y", "labels", mode="before")(
         classmethod(lambda cls, v: _parse_list(v))
@@ -94,11 +98,13 @@ class TextParams(ParamsBase):
 
     text: str | None = Field(None, json_schema_extra={"minLength": 1},
                              max_length=10_000, description="What to find, e.g. 'person'.")
-    texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.")
+    texts: list[str] | None = Field(None, max_length=MAX_LIST, description="Several concepts, each with results.",
+                                    json_schema_extra=setting_cap("max_prompts"))
     exemplar_boxes: list[list[float]] | None = Field(
         None, max_length=MAX_LIST, description="Boxes around examples: find every object like them.",
-        json_schema_extra={"items": BOX_SCHEMA})
-    exemplar_labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative.")
+        json_schema_extra=setting_cap("max_prompts", items=BOX_SCHEMA))
+    exemplar_labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative.",
+                                              json_schema_extra=setting_cap("max_prompts"))
 
     _text_lists = field_validator("texts", "exemplar_boxes", "exemplar_labels", mode="before")(
         classmethod(lambda cls, v: _parse_list(v))

@@ -9,8 +9,9 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from ..serving.defaults import MASK_THRESHOLD
+from .openapi_limits import setting_cap
 
-MAX_LIST = 10_000  # hard schema cap; SAM3_VIDEO_MAX_OBJECTS / SAM3_MAX_PROMPTS are checked by the engine
+MAX_LIST = 10_000  # hard cap; /openapi.json states SAM3_VIDEO_MAX_OBJECTS / SAM3_MAX_PROMPTS (setting_cap)
 
 
 class VideoObject(BaseModel):
@@ -21,8 +22,10 @@ class VideoObject(BaseModel):
     object_id: int | None = Field(None, ge=1, le=1_000_000, description="Your id for it (default: 1, 2, ...).")
     frame_index: int = Field(..., ge=0, description="Frame of the original video the prompt is on.")
     box: list[float] | None = Field(None, min_length=4, max_length=4, description="[x1, y1, x2, y2] pixels.")
-    points: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x, y], ...] pixels.")
-    labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative (default 1).")
+    points: list[list[float]] | None = Field(None, max_length=MAX_LIST, description="[[x, y], ...] pixels.",
+                                             json_schema_extra=setting_cap("max_prompts"))
+    labels: list[int] | None = Field(None, max_length=MAX_LIST, description="1 positive, 0 negative (default 1).",
+                                     json_schema_extra=setting_cap("max_prompts"))
 
 
 class VideoJobParams(BaseModel):
@@ -31,9 +34,11 @@ class VideoJobParams(BaseModel):
     model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
     texts: list[str] = Field(default_factory=list, max_length=MAX_LIST,
-                             description="Concepts: every instance in every frame, e.g. [\"person\"].")
+                             description="Concepts: every instance in every frame, e.g. [\"person\"].",
+                             json_schema_extra=setting_cap("max_prompts"))
     objects: list[VideoObject] = Field(default_factory=list, max_length=MAX_LIST,
-                                       description="Objects picked with a box and/or points on any frame.")
+                                       description="Objects picked with a box and/or points on any frame.",
+                                       json_schema_extra=setting_cap("video_max_objects"))
     direction: Literal["forward", "backward", "both"] = Field(
         "both", description="Propagate picked objects forward, backward or both ways from their frames.")
     start_frame: int = Field(0, ge=0, description="First frame to process.")

@@ -70,3 +70,41 @@ def test_operations_with_a_body_declare_the_request_id_header(document):
     for operation_id in ("create_video_job", "segment_box_base64", "create_batch_job"):
         names = [parameter["name"] for parameter in operations(document)[operation_id]["parameters"]]
         assert names.count("X-Request-ID") == 1, operation_id
+
+
+def _array_of(field: dict) -> dict:
+    return next(branch for branch in (field, *field.get("anyOf", ())) if branch.get("type") == "array")
+
+
+def test_list_caps_that_are_settings_are_stated_with_the_running_servers_values():
+    settings = dev_settings(max_prompts=7, video_max_objects=3, batch_max_images=5)
+    capped = TestClient(create_app(settings)).get("/openapi.json").json()
+    json_body = lambda path: capped["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    schemas = capped["components"]["schemas"]
+    box_body = json_body("/segment/box/base64")
+    box_body = schemas[box_body["$ref"].rsplit("/", 1)[1]] if "$ref" in box_body else box_body
+    assert _array_of(box_body["properties"]["boxes"])["maxItems"] == 7
+    video = json_body("/video/jobs")
+    video_object = _array_of(video["properties"]["objects"])
+    assert video_object["maxItems"] == 3 and _array_of(video_object["items"]["properties"]["points"])["maxItems"] == 7
+    assert _array_of(json_body("/batch/jobs")["properties"]["image_urls"])["maxItems"] == 5
+    assert "x-max-items-setting" not in str(capped)  # every mark became a maxItems
+
+
+def test_the_box_cap_in_the_document_is_the_one_the_server_enforces():
+    import base64
+
+    from tests.api.conftest import ready_client
+    from tests.conftest import png_bytes, random_image
+
+    client = ready_client(max_prompts=2)
+    try:
+        box_body = client.get("/openapi.json").json()["components"]["schemas"]["BoxBase64Request"]
+        cap = _array_of(box_body["properties"]["boxes"])["maxItems"]
+        image = base64.b64encode(png_bytes(random_image(32, 32))).decode()
+        answers = [client.post("/segment/box/base64", json={"image_base64": image, "boxes": [[1, 1, 20, 20]] * count,
+                                                            "output_format": "rle"}) for count in (cap, cap + 1)]
+    finally:
+        client.__exit__(None, None, None)
+    assert cap == 2 and answers[0].status_code == 200 and len(answers[0].json()["masks"]) == 2
+    assert answers[1].status_code == 422 and "limit is 2" in answers[1].json()["detail"], answers[1].text

@@ -38,7 +38,7 @@ DELIBERATE = {
     ("POST /segment/text", "ST202"): CROSS_FIELD + "an exemplar box is not empty or inverted (x1 < x2)",
     ("POST /video/jobs", "ST202"): CROSS_FIELD + "end_frame >= start_frame",
     ("POST /video/uploads", "ST202"): CROSS_FIELD + "end_frame >= start_frame",
-    ("POST /segment/box/base64", "ST202"): "more boxes than SAM3_MAX_PROMPTS, a setting of the running server",
+    ("POST /segment/box/base64", "ST202"): CROSS_FIELD + "a box is not empty or inverted (x1 < x2, y1 < y2)",
     ("POST /label-studio/predict", "ST202"): "label_config must be a Label Studio labeling config (XML with a "
                                              "BrushLabels, PolygonLabels or RectangleLabels bound to an Image)",
     ("POST /segment", "ST201"): FORM_TEXT + "an object sent as seed 001's `prompts` arrives as the text '{}', "
