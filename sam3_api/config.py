@@ -33,6 +33,8 @@ class Settings(BaseSettings):
         "auto", description="auto: bf16 autocast where the GPU or CPU (AMX / AVX-512 BF16) computes bf16 natively, "
                             "else fp32. Under bf16 the ViT and text encoder keep bf16 matmul weights, the rest fp32; "
                             "cached features use the compute dtype.")
+    warmup: bool = Field(True, description="Run one blank image through the model before reporting ready, so the "
+                                           "first request does not pay one-off costs (engine/warmup.py).")
     hf_token: str | None = Field(
         None, validation_alias=AliasChoices("HF_TOKEN", "HUGGINGFACE_HUB_TOKEN", "SAM3_HF_TOKEN"), repr=False
     )

@@ -139,4 +139,9 @@ def load_runtime(settings: Settings):
     log.info("precision %s on %s: %s", chosen.name, device.type, chosen.reason)
     source = str(ensure_dev_checkpoint(settings.cache_dir)) if settings.is_dev_model else settings.model
     runtime = Sam3Runtime.from_pretrained(source, device, token=settings.hf_token, precision=chosen)
+    if settings.warmup:
+        from .warmup import warm_up
+
+        log.info("warm-up: one blank image through the backbone, the text head and the prompt decoder in %.1f s",
+                 warm_up(runtime))
     return runtime, device.type, settings.is_dev_model or is_random_checkpoint(source)
