@@ -1,5 +1,6 @@
 """Batch labeling jobs over the real dev-tiny engine: masks equal the single-image routes', exports load in
-pycocotools, hostile archives get their 4xx, and the job's life (cancel, delete, restart) keeps every image once."""
+pycocotools, and the job's life (cancel, restart, expiry, a click meanwhile) keeps every image once.
+Inputs, hostile archives and ownership: test_batch_inputs.py."""
 
 from __future__ import annotations
 
@@ -9,67 +10,19 @@ import threading
 import time
 import zipfile
 
-import numpy as np
 import pytest
-from prometheus_client.parser import text_string_to_metric_families
-from pycocotools import mask as coco_mask
 from pycocotools.coco import COCO
 
+from tests.api.batch_helpers import (IMAGES, OPTIONS, TEXTS, decode, iou, many_images, records, start_client, submit,
+                                     upload, wait_finished)
 from tests.api.conftest import ready_client
-from tests.conftest import png_bytes, random_image
-
-IMAGES = {f"img_{i}.png": png_bytes(random_image(64 + 8 * i, 80, seed=i)) for i in range(3)}
-TEXTS = ["cat", "dog"]
-OPTIONS = {"confidence_threshold": 0.0, "max_masks": 3}
 
 
 @pytest.fixture(scope="module")
 def client(tmp_path_factory):
-    root = tmp_path_factory.mktemp("image_root")
-    (root / "set" / "sub").mkdir(parents=True)
-    for name, data in IMAGES.items():
-        (root / "set" / "sub" / name).write_bytes(data)
-    (root / "set" / "notes.txt").write_text("not an image")
-    # Two images per backbone step: the masks compared with the single-image routes come from batched steps.
-    client = ready_client(data_dir=tmp_path_factory.mktemp("data"), image_root=root, batch_backbone_images=2)
+    client = start_client(tmp_path_factory)
     yield client
     client.__exit__(None, None, None)
-
-
-def submit(client, files=None, **fields):
-    form = {key: json.dumps(value) if isinstance(value, (list, dict)) else str(value) for key, value in fields.items()}
-    return client.post("/batch/jobs", files=files, data=form)
-
-
-def upload(client, **fields):
-    files = [("images", (name, data, "image/png")) for name, data in IMAGES.items()]
-    response = submit(client, files, **fields)
-    assert response.status_code == 202, response.text
-    return response.json()
-
-
-def wait_finished(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/batch/jobs/{job_id}").json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
-
-
-def records(client, job_id: str) -> dict[str, dict]:
-    lines = client.get(f"/batch/jobs/{job_id}/results").text.splitlines()
-    return {record["file_name"]: record for record in map(json.loads, lines)}
-
-
-def iou(a: np.ndarray, b: np.ndarray) -> float:
-    union = np.logical_or(a, b).sum()
-    return 1.0 if union == 0 else float(np.logical_and(a, b).sum() / union)
-
-
-def decode(rle: dict) -> np.ndarray:
-    return coco_mask.decode({"size": rle["size"], "counts": rle["counts"].encode()}).astype(bool)
 
 
 def test_text_job_masks_equal_segment_text_for_each_image(client):
@@ -131,132 +84,6 @@ def test_exports_load_in_pycocotools(client, tmp_path):
     for export_format in ("yolo", "masks"):
         archive = client.get(f"/batch/jobs/{job['job_id']}/export?format={export_format}")
         assert archive.status_code == 200 and zipfile.ZipFile(io.BytesIO(archive.content)).namelist()
-
-
-def test_a_broken_image_is_recorded_with_its_error_and_the_job_goes_on(client):
-    files = [("images", ("good.png", IMAGES["img_0.png"], "image/png")),
-             ("images", ("bad.png", b"not a png at all", "image/png"))]
-    before = batch_images_counted(client)
-    response = submit(client, files, mode="auto")
-    job = wait_finished(client, response.json()["job_id"])
-    assert job["status"] == "succeeded" and job["progress"]["images_failed"] == 1
-    found = records(client, job["job_id"])
-    assert found["bad.png"]["error"] and "error" not in found["good.png"]
-    after = batch_images_counted(client)
-    assert (after["ok"] - before["ok"], after["error"] - before["error"]) == (1, 1)
-
-
-def batch_images_counted(client) -> dict[str, float]:
-    """sam3_batch_images_total by outcome, from /metrics."""
-    families = text_string_to_metric_families(client.get("/metrics").text)
-    return {sample.labels["outcome"]: sample.value for family in families if family.name == "sam3_batch_images"
-            for sample in family.samples if sample.name == "sam3_batch_images_total"}
-
-
-def hostile_zip(kind: str) -> bytes:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_DEFLATED) as archive:
-        if kind == "parent":
-            archive.writestr("../escape.png", IMAGES["img_0.png"])
-        elif kind == "absolute":
-            archive.writestr("/etc/escape.png", IMAGES["img_0.png"])
-        elif kind == "symlink":
-            info = zipfile.ZipInfo("link.png")
-            info.external_attr = (0o120777 << 16)
-            archive.writestr(info, "/etc/passwd")
-        elif kind == "bomb":
-            archive.writestr("bomb.png", b"\0" * (64 * 1024**2))
-        elif kind == "no images":
-            archive.writestr("doc.pdf", b"%PDF-1.4")
-        elif kind == "many":
-            for index in range(60):
-                archive.writestr(f"{index}.png", b"x")
-    return buffer.getvalue()
-
-
-@pytest.mark.parametrize("kind,status", [("parent", 400), ("absolute", 400), ("symlink", 400), ("bomb", 413),
-                                         ("many", 413), ("garbage", 400), ("empty tar", 400), ("no images", 400)])
-def test_hostile_archives_get_their_4xx_and_the_server_keeps_serving(client, kind, status):
-    data = {"garbage": b"this is no archive", "empty tar": b"\0" * 10240}.get(kind) or hostile_zip(kind)
-    before = set(client.app.state.services.batch_jobs.store.root.iterdir())
-    settings = client.app.state.services.settings
-    settings.batch_max_archive_bytes, settings.batch_max_archive_members = 16 * 1024**2, 50
-    try:
-        response = submit(client, [("archive", ("a.zip", data, "application/zip"))], texts=["cat"])
-    finally:
-        settings.batch_max_archive_bytes, settings.batch_max_archive_members = 4 * 1024**3, 50_000
-    assert response.status_code == status, response.text
-    assert response.json()["detail"] and response.json()["code"]
-    assert set(client.app.state.services.batch_jobs.store.root.iterdir()) == before  # no job left behind
-    assert client.get("/health").status_code == 200
-
-
-def test_an_archive_with_a_pdf_labels_its_images_and_lists_the_pdf_as_skipped(client):
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        archive.writestr("photos/a.png", IMAGES["img_0.png"])
-        archive.writestr("doc.pdf", b"%PDF-1.4 ...")
-    response = submit(client, [("archive", ("a.zip", buffer.getvalue(), "application/zip"))], texts=["cat"])
-    job = wait_finished(client, response.json()["job_id"])
-    assert job["progress"]["images_total"] == 1 and job["progress"]["skipped"] == 1
-    assert list(records(client, job["job_id"])) == ["photos/a.png"]
-
-
-@pytest.mark.parametrize("fields,status", [({}, 422), ({"texts": ["cat"], "mode": "auto"}, 422),
-                                           ({"texts": "[not json"}, 422), ({"mode": "everything"}, 422),
-                                           ({"texts": ["x" * 300]}, 422), ({"texts": [str(i) for i in range(65)]}, 422)])
-def test_bad_prompts_are_422(client, fields, status):
-    files = [("images", ("a.png", IMAGES["img_0.png"], "image/png"))]
-    form = {key: value if isinstance(value, str) else json.dumps(value) for key, value in fields.items()}
-    response = client.post("/batch/jobs", files=files, data=form)
-    assert response.status_code == status, response.text
-
-
-def test_image_dir_outside_the_root_or_without_a_root_is_refused(client, tmp_path):
-    assert client.post("/batch/jobs", json={"image_dir": "../", "texts": ["cat"]}).status_code == 403
-    unrooted = ready_client(data_dir=tmp_path)
-    try:
-        response = unrooted.post("/batch/jobs", json={"image_dir": "set", "texts": ["cat"]})
-        assert response.status_code == 403 and "SAM3_IMAGE_ROOT" in response.json()["detail"]
-    finally:
-        unrooted.__exit__(None, None, None)
-
-
-def test_unknown_jobs_are_404_and_delete_removes_a_job(client):
-    assert client.get("/batch/jobs/nope").status_code == 404
-    job = upload(client, texts=["cat"])
-    wait_finished(client, job["job_id"])
-    assert job["job_id"] in [j["job_id"] for j in client.get("/batch/jobs").json()["jobs"]]
-    assert client.post(f"/batch/jobs/{job['job_id']}/cancel").status_code == 409
-    assert client.delete(f"/batch/jobs/{job['job_id']}").status_code == 204
-    assert client.get(f"/batch/jobs/{job['job_id']}").status_code == 404
-
-
-def test_events_stream_progress_images_and_the_end(client):
-    job = upload(client, texts=["cat"])
-    text = client.get(f"/batch/jobs/{job['job_id']}/events").text
-    assert text.count("event: image") == 3 and "event: end" in text and "event: progress" in text
-
-
-def test_jobs_belong_to_the_api_key_that_created_them(tmp_path):
-    keyed = ready_client(data_dir=tmp_path, api_keys=["alice", "bob"])
-    try:
-        alice, bob = {"X-API-Key": "alice"}, {"X-API-Key": "bob"}
-        response = keyed.post("/batch/jobs", headers=alice, data={"texts": '["cat"]'},
-                              files=[("images", ("a.png", IMAGES["img_0.png"], "image/png"))])
-        job_id = response.json()["job_id"]
-        assert keyed.get(f"/batch/jobs/{job_id}", headers=alice).status_code == 200
-        for path in ("", "/results", "/export"):
-            assert keyed.get(f"/batch/jobs/{job_id}{path}", headers=bob).status_code == 404
-        assert keyed.get("/batch/jobs", headers=bob).json()["jobs"] == []
-        assert keyed.get("/batch/jobs").status_code == 401
-    finally:
-        keyed.__exit__(None, None, None)
-
-
-def many_images(count: int, first_seed: int = 0) -> list:
-    return [("images", (f"{index:03d}.png", png_bytes(random_image(64, 64, seed=first_seed + index)), "image/png"))
-            for index in range(count)]
 
 
 def test_a_cancelled_job_keeps_and_exports_the_images_it_finished(client):
@@ -361,19 +188,3 @@ def test_finished_jobs_expire_after_the_ttl_with_their_files(client):
         assert not directory.exists()
     finally:
         runner.store.clock = real_clock
-
-
-def test_a_body_over_the_batch_upload_limit_is_413_naming_its_setting(client, tmp_path):
-    from tests.api.conftest import client_over
-
-    engine = client.app.state.services.engine
-    small = client_over(engine, data_dir=tmp_path, batch_max_upload_bytes=64 * 1024,
-                        batch_backbone_images=engine.settings.batch_backbone_images)
-    try:
-        response = small.post("/batch/jobs", data={"texts": '["cat"]'},
-                              files=[("archive", ("a.zip", b"\0" * (128 * 1024), "application/zip"))])
-        assert response.status_code == 413 and "SAM3_BATCH_MAX_UPLOAD_BYTES" in response.json()["detail"]
-        assert small.post("/batch/jobs", data={"texts": '["cat"]'},
-                          files=[("images", ("a.png", IMAGES["img_0.png"], "image/png"))]).status_code == 202
-    finally:
-        small.__exit__(None, None, None)
