@@ -42,23 +42,37 @@ class PredictCall:
 
     async def tasks(self, tasks: list, context: list[dict] | None) -> list[dict]:
         """One prediction per task, in order. As in a batch job, the images of the next SAM3_BATCH_PREFETCH tasks
-        are fetched and hashed while the model works on this one; each image runs the backbone once for all
-        its labels (the embedding cache), and the labels' text features are cached across tasks."""
+        are fetched and hashed while the model works; pre-labelling several tasks runs their images through the
+        backbone SAM3_BATCH_BACKBONE_IMAGES at a time (segment.images_per_step), each image's labels share its
+        backbone run, and the labels' text features are cached across tasks."""
+        step = segment.images_per_step(self.engine, len(tasks), interactive=bool(context))
         loads: list[asyncio.Task | None] = []
         predictions = []
         try:
-            for index in range(len(tasks)):
-                while len(loads) < min(index + 1 + self.settings.batch_prefetch, len(tasks)):
+            for start in range(0, len(tasks), step):
+                group = range(start, min(start + step, len(tasks)))
+                while len(loads) < min(group.stop + self.settings.batch_prefetch, len(tasks)):
                     loads.append(asyncio.create_task(self._load(tasks[len(loads)], len(loads))))
-                images, loads[index] = await loads[index], None  # the finished load lets go of its pixels
-                results = [] if images is None else await (
-                    self._interactive(images, context) if context else self._prelabel(images))
-                predictions.append(render.prediction(results, self.version))
+                predictions += await self._group(loads, group, context)
             return predictions
         finally:
             for load in loads:
                 if load is not None:
                     load.cancel()
+
+    async def _group(self, loads: list[asyncio.Task | None], group: range, context: list[dict] | None) -> list[dict]:
+        """The predictions of one backbone step's tasks."""
+        loaded = []
+        for index in group:
+            loaded.append(await loads[index])
+            loads[index] = None  # the finished load lets go of its pixels
+        await segment.encode_together(self.engine, [image for images in loaded if images for image in images.values()])
+        predictions = []
+        for images in loaded:
+            results = [] if images is None else await (
+                self._interactive(images, context) if context else self._prelabel(images))
+            predictions.append(render.prediction(results, self.version))
+        return predictions
 
     async def _load(self, task: object, index: int) -> dict[str, PreparedImage] | None:
         """The task's images by data key; None (and a logged reason) when one cannot be read."""

@@ -2,19 +2,26 @@
 
 The adapter's routes parse Label Studio's request, call these functions and render the answer; nothing
 else in the package touches the engine or serving. An image's embedding is cached by the engine, so all the
-prompts of a task, and later clicks on it, share one backbone run.
+prompts of a task, and later clicks on it, share one backbone run. A call of several tasks to pre-label is
+batch work (engine/batch_embeddings.py): SAM3_BATCH_BACKBONE_IMAGES images per backbone step, and its
+embeddings kept apart from the cache of the images annotators are clicking on.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Sequence
 
 import numpy as np
 
+from ...engine.batch_embeddings import BATCH_WORK, encode_batch
 from ...engine.engine import Sam3Engine
 from ...engine.types import PreparedImage, Segmentation
+from ...errors import ModelNotReady, Sam3Error
 from ...serving.image import ImagePrompts, segment_concepts, segment_objects
 from ...serving.model_info import precision_name
+
+log = logging.getLogger(__name__)
 
 
 def model_version(engine: Sam3Engine) -> str:
@@ -24,6 +31,30 @@ def model_version(engine: Sam3Engine) -> str:
 
 async def prepare(engine: Sam3Engine, pixels: np.ndarray) -> PreparedImage:
     return await engine.prepare(pixels)
+
+
+def images_per_step(engine: Sam3Engine, tasks: int, interactive: bool) -> int:
+    """How many tasks' images share a backbone step. Pre-labelling several tasks runs as batch work (in the
+    calling task only); one task (the editor opening it) or a click keeps the shared cache, so the next click
+    on that image costs only the decoder."""
+    if interactive or tasks < 2:
+        return 1
+    BATCH_WORK.set(True)
+    return engine.batch.images_per_step
+
+
+async def encode_together(engine: Sam3Engine, images: list[PreparedImage]) -> None:
+    """The images through the backbone in one step (batch work); a step that fails, out of memory say, leaves
+    them to run one by one in their own prompts."""
+    if len(images) < 2:
+        return
+    try:
+        await encode_batch(engine, images)
+    except ModelNotReady:
+        raise
+    except Sam3Error as exc:
+        log.warning("Label Studio: a backbone step of %d images failed (%s); they run one by one", len(images),
+                    exc.message)
 
 
 async def concepts(engine: Sam3Engine, image: PreparedImage, texts: Sequence[str], threshold: float,
