@@ -5,7 +5,8 @@
 
 Starts `./start_server.sh` on 127.0.0.1 with SAM3_PRECISION=fp32, then again with SAM3_PRECISION unset (the
 default, auto), one at a time. Each time: a box, points and a text prompt, each on a NEW image (cold: the
-backbone runs), the client's round trip and the server's own timing; WebSocket clicks on a cached image
+backbone runs), the client's round trip and the server's own timing (with --rounds N, N samples of each in
+turn and their medians: one cold sample on a shared machine swings by a second or more); WebSocket clicks on a cached image
 (p50); bytes per cached image from /metrics (sam3_embedding_cache_bytes / entries); what /health says about
 the precision. Then the ratios default / fp32 and the box, points and text masks' IoU between the two runs
 (text: each of the fp32 run's masks against its best match in the default run, averaged).
@@ -95,23 +96,40 @@ def cache_bytes_per_image(base_url: str) -> float:
     return values["sam3_embedding_cache_bytes"] / max(values["sam3_embedding_cache_entries"], 1)
 
 
-def one_server(model: str, precision: str | None, image: bytes, click_count: int, load_timeout: float) -> dict:
+def cold_prompts(base_url: str, image: bytes, rounds: int) -> tuple[dict, dict]:
+    """Each prompt kind on a NEW image variant, `rounds` times in turn (box, points, text, box, ...): the median
+    round trip and model time (the samples too when there are several), and the first round's masks."""
+    samples: dict[str, list[tuple[float, float]]] = {kind: [] for kind in PROMPTS}
+    masks = {}
+    for round_index in range(rounds):
+        for offset, (kind, params) in enumerate(PROMPTS.items(), start=1):
+            began = time.perf_counter()
+            response = requests.post(f"{base_url}/segment/{kind}",
+                                     files={"image": ("i.png", variant(image, round_index * len(PROMPTS) + offset))},
+                                     data={**params, "output_format": "rle"}, timeout=1800)
+            response.raise_for_status()
+            answer = response.json()
+            samples[kind].append(((time.perf_counter() - began) * 1000, answer["timing"].get("total_ms")))
+            masks.setdefault(kind, masks_of(answer))
+    figures = {}
+    for kind, pairs in samples.items():
+        figures[f"{kind}_cold_ms"] = round(float(np.median([trip for trip, _ in pairs])), 1)
+        figures[f"{kind}_cold_model_ms"] = round(float(np.median([model for _, model in pairs])), 1)
+        if rounds > 1:
+            figures[f"{kind}_cold_model_ms_samples"] = [round(model, 1) for _, model in pairs]
+    return figures, masks
+
+
+def one_server(model: str, precision: str | None, image: bytes, click_count: int, load_timeout: float,
+               rounds: int) -> tuple[dict, dict]:
     started = time.perf_counter()
     process, base_url = start(model, precision, load_timeout)
     figures: dict = {"start_to_ready_s": round(time.perf_counter() - started, 1)}
     try:
         health = requests.get(f"{base_url}/health", timeout=30).json()
         figures["health"] = {key: health.get(key) for key in ("precision", "precision_reason", "device")}
-        masks = {}
-        for seed, (kind, params) in enumerate(PROMPTS.items(), start=1):
-            began = time.perf_counter()
-            response = requests.post(f"{base_url}/segment/{kind}", files={"image": ("i.png", variant(image, seed))},
-                                     data={**params, "output_format": "rle"}, timeout=1800)
-            response.raise_for_status()
-            answer = response.json()
-            figures[f"{kind}_cold_ms"] = round((time.perf_counter() - began) * 1000, 1)
-            figures[f"{kind}_cold_model_ms"] = answer["timing"].get("total_ms")
-            masks[kind] = masks_of(answer)
+        cold, masks = cold_prompts(base_url, image, rounds)
+        figures.update(cold)
         timings = clicks(base_url.replace("http", "ws") + "/ws/realtime", image, click_count, random.Random(0))
         figures["click_p50_ms"] = round(float(np.percentile(timings, 50)), 1)
         figures["click_p95_ms"] = round(float(np.percentile(timings, 95)), 1)
@@ -142,11 +160,12 @@ def main() -> None:
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--clicks", type=int, default=20)
     parser.add_argument("--load-timeout", type=float, default=1800.0)
+    parser.add_argument("--rounds", type=int, default=1, help="cold samples per prompt kind (medians are compared)")
     args = parser.parse_args()
     model = str(ensure_full_size_checkpoint(Settings().cache_dir)) if args.full else args.model
     image = args.image.read_bytes()
-    fp32, masks32 = one_server(model, "fp32", image, args.clicks, args.load_timeout)
-    default, masks_default = one_server(model, None, image, args.clicks, args.load_timeout)
+    fp32, masks32 = one_server(model, "fp32", image, args.clicks, args.load_timeout, args.rounds)
+    default, masks_default = one_server(model, None, image, args.clicks, args.load_timeout, args.rounds)
     print(json.dumps({"model": "full-size random weights" if args.full else model, "fp32": fp32,
                       "default": default, "comparison": compare(fp32, default, masks32, masks_default)}, indent=2))
 

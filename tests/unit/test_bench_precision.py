@@ -19,7 +19,8 @@ KINDS = ("box", "points", "text")
 
 def test_precision_check_starts_the_server_twice_and_prints_both_runs_and_their_ratios():
     env = {**os.environ, "SAM3_CACHE_DIR": str(CACHE_DIR), "SAM3_DATA_DIR": tempfile.mkdtemp(prefix="sam3-bench-")}
-    command = [sys.executable, "bench/precision.py", "--model", "dev-tiny", "--clicks", "3", "--load-timeout", "300"]
+    command = [sys.executable, "bench/precision.py", "--model", "dev-tiny", "--clicks", "3", "--load-timeout", "300",
+               "--rounds", "2"]
     done = subprocess.run(command, cwd=REPO, env=env, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
@@ -29,6 +30,9 @@ def test_precision_check_starts_the_server_twice_and_prints_both_runs_and_their_
     assert default["health"]["precision_reason"].startswith("auto: ")
     for run in (fp32, default):
         assert all(run[f"{kind}_cold_ms"] >= run[f"{kind}_cold_model_ms"] > 0 for kind in KINDS)
+        for kind in KINDS:  # two cold samples of each kind, and their median compared
+            samples = run[f"{kind}_cold_model_ms_samples"]
+            assert len(samples) == 2 and run[f"{kind}_cold_model_ms"] == pytest.approx(sum(samples) / 2, abs=0.1)
         assert 0 < run["click_p50_ms"] <= run["click_p95_ms"] and run["cache_bytes_per_image"] > 0
     expected_bytes = 0.5 if default["health"]["precision"] == "bf16" else 1.0  # bf16 caches hold half the bytes
     assert comparison["cache_bytes_per_image_default_over_fp32"] == expected_bytes
