@@ -40,6 +40,7 @@ from sam3_api.client import Sam3Client  # noqa: E402
 from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.loading import load_runtime  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 TEXT = "cat"
 OPTIONS = {"confidence_threshold": 0.0, "max_masks": 8}
@@ -47,9 +48,7 @@ OPTIONS = {"confidence_threshold": 0.0, "max_masks": 8}
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a hub id or a checkpoint directory")
-    parser.add_argument("--full", action="store_true", help="full-size random-weight checkpoint (built once)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    model_arguments(parser)
     parser.add_argument("--images", type=int, default=40)
     parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the generated images")
     parser.add_argument("--steps", default="1,2,4", help="images per backbone step (B) to measure, comma-separated")

@@ -29,6 +29,7 @@ from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.engine import Sam3Engine  # noqa: E402
 from sam3_api.engine.types import AutoParams, Thresholds  # noqa: E402
 from sam3_api.serving.defaults import MASK_THRESHOLD  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 def peak_rss_bytes() -> int:
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # Linux reports KiB
@@ -71,9 +72,7 @@ async def measure(engine: Sam3Engine, auto_side: int, repeats: int) -> dict:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a checkpoint directory, or a hub id")
-    parser.add_argument("--full", action="store_true", help="full-size architecture with random weights")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    model_arguments(parser)
     parser.add_argument("--auto-points-per-side", type=int, default=16)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--precisions", default="auto",

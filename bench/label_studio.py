@@ -31,15 +31,14 @@ from bench.batch import write_images  # noqa: E402
 from bench.server import start_server  # noqa: E402
 from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 LABELS = ["cat", "dog", "car", "person", "tree", "cup", "chair", "bird"]
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a hub id or a checkpoint directory")
-    parser.add_argument("--full", action="store_true", help="full-size random-weight checkpoint (built once)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    model_arguments(parser)
     parser.add_argument("--tasks", type=int, default=20)
     parser.add_argument("--labels", type=int, default=2, help=f"labels in the config (at most {len(LABELS)})")
     parser.add_argument("--size", default="640x480", help="WIDTHxHEIGHT of the generated images")

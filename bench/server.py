@@ -46,6 +46,7 @@ from sam3_api.config import Settings  # noqa: E402
 from bench.inprocess import receive  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.media.video import AnnotatedVideoWriter  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 DEFAULT_IMAGE = REPO / "static" / "samples" / "chelsea.png"
 KINDS = {
@@ -59,9 +60,7 @@ FORMATS = ("png", "rle", "polygon")
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a hub id or a checkpoint directory")
-    parser.add_argument("--full", action="store_true", help="full-size random-weight checkpoint (built once)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    model_arguments(parser)
     parser.add_argument("--image", type=Path, default=DEFAULT_IMAGE)
     parser.add_argument("--repeats", type=int, default=7, help="requests per kind and format")
     parser.add_argument("--clicks", type=int, default=60)

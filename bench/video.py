@@ -32,6 +32,7 @@ from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from sam3_api.engine.engine import Sam3Engine  # noqa: E402
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt, VideoRequest  # noqa: E402
 from sam3_api.serving.defaults import MASK_THRESHOLD  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 
 def rss_bytes() -> int:
@@ -118,9 +119,7 @@ async def measure(engine: Sam3Engine, frames: list[np.ndarray], object_counts: l
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a checkpoint directory, or a hub id")
-    parser.add_argument("--full", action="store_true", help="full-size architecture with random weights")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
+    model_arguments(parser)
     parser.add_argument("--frames", type=int, help="frames per run (default 120; 4 with --full on CPU)")
     parser.add_argument("--objects", default="1,4,16", help="object counts of the box runs")
     parser.add_argument("--no-text", action="store_true", help="skip the text-tracking run")

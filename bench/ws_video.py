@@ -35,14 +35,12 @@ from sam3_api.config import Settings  # noqa: E402
 from sam3_api.engine.devmodel import ensure_full_size_checkpoint  # noqa: E402
 from bench.inprocess import start_server  # noqa: E402
 from sam3_api.media.video import AnnotatedVideoWriter  # noqa: E402
+from bench.args import model_arguments  # noqa: E402
 
 
 def parse_args() -> argparse.Namespace:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="dev-tiny", help="dev-tiny, a hub id or a checkpoint directory")
-    parser.add_argument("--full", action="store_true", help="full-size random-weight checkpoint (built once)")
-    parser.add_argument("--device", default="auto", choices=["auto", "cuda", "cpu"])
-    parser.add_argument("--cache-dir", type=Path, default=None, help="where dev/full checkpoints are kept")
+    model_arguments(parser, cache_dir=True)
     parser.add_argument("--frames", type=int, default=None, help="clip length (default 120; --full: 16)")
     parser.add_argument("--size", default="640x480", help="clip size WxH")
     parser.add_argument("--clicks", type=int, default=20, help="cached clicks timed on frame 0")
