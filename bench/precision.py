@@ -6,10 +6,10 @@
 Starts `./start_server.sh` on 127.0.0.1 with SAM3_PRECISION=fp32, then again with SAM3_PRECISION unset (the
 default, auto), one at a time. Each time: a box, points and a text prompt, each on a NEW image (cold: the
 backbone runs), the client's round trip and the server's own timing (with --rounds N, N samples of each in
-turn and their medians: one cold sample on a shared machine swings by a second or more); WebSocket clicks on a cached image
-(p50); bytes per cached image from /metrics (sam3_embedding_cache_bytes / entries); what /health says about
-the precision. Then the ratios default / fp32 and the box, points and text masks' IoU between the two runs
-(text: each of the fp32 run's masks against its best match in the default run, averaged).
+turn and their medians: one cold sample on a shared machine swings by a second or more); WebSocket clicks on
+a cached image (p50); bytes per cached image from /metrics (sam3_embedding_cache_bytes / entries); what
+/health says about the precision. Then the ratios default / fp32 and the box, points and text masks' IoU
+between the two runs (text: each of the fp32 run's masks against its best match in the default run, averaged).
 """
 
 from __future__ import annotations

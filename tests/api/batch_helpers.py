@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 
 import numpy as np
 from prometheus_client.parser import text_string_to_metric_families
@@ -11,6 +10,7 @@ from pycocotools import mask as coco_mask
 
 from tests.api.conftest import ready_client
 from tests.conftest import png_bytes, random_image
+from tests.polling import settled
 
 IMAGES = {f"img_{i}.png": png_bytes(random_image(64 + 8 * i, 80, seed=i)) for i in range(3)}
 TEXTS = ["cat", "dog"]
@@ -27,7 +27,6 @@ def start_client(tmp_path_factory):
     # Two images per backbone step: the masks compared with the single-image routes come from batched steps.
     return ready_client(data_dir=tmp_path_factory.mktemp("data"), image_root=root, batch_backbone_images=2)
 
-
 def submit(client, files=None, **fields):
     form = {key: json.dumps(value) if isinstance(value, (list, dict)) else str(value) for key, value in fields.items()}
     return client.post("/batch/jobs", files=files, data=form)
@@ -41,13 +40,7 @@ def upload(client, **fields):
 
 
 def wait_finished(client, job_id: str, timeout: float = 120) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        body = client.get(f"/batch/jobs/{job_id}").json()
-        if body["status"] not in ("queued", "running"):
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} did not finish: {body}")
+    return settled(client, f"/batch/jobs/{job_id}", timeout=timeout)
 
 
 def records(client, job_id: str) -> dict[str, dict]:

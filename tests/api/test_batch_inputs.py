@@ -85,7 +85,8 @@ def test_an_archive_with_a_pdf_labels_its_images_and_lists_the_pdf_as_skipped(cl
 
 @pytest.mark.parametrize("fields,status", [({}, 422), ({"texts": ["cat"], "mode": "auto"}, 422),
                                            ({"texts": "[not json"}, 422), ({"mode": "everything"}, 422),
-                                           ({"texts": ["x" * 300]}, 422), ({"texts": [str(i) for i in range(65)]}, 422)])
+                                           ({"texts": ["x" * 300]}, 422),
+                                           ({"texts": [str(i) for i in range(65)]}, 422)])
 def test_bad_prompts_are_422(client, fields, status):
     files = [("images", ("a.png", IMAGES["img_0.png"], "image/png"))]
     form = {key: value if isinstance(value, str) else json.dumps(value) for key, value in fields.items()}

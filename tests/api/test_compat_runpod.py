@@ -17,6 +17,7 @@ from PIL import Image
 from sam3_api.jobs.store import JobStore
 from tests.api.conftest import client_over
 from tests.conftest import SAMPLES, ManualClock
+from tests.polling import RUNPOD_PENDING, settled
 
 pytestmark = pytest.mark.timeout(120)
 PHOTO_B64 = base64.b64encode((SAMPLES / "chelsea.png").read_bytes()).decode()
@@ -36,13 +37,7 @@ def job_input(server, *concepts, image="/chelsea.png", **extra) -> dict:
 
 
 def wait_for(client, job_id: str, prefix: str = "", timeout_s: float = 60) -> dict:
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        answer = client.get(f"{prefix}/status/{job_id}").json()
-        if answer["status"] not in ("IN_QUEUE", "IN_PROGRESS"):
-            return answer
-        time.sleep(0.05)
-    raise AssertionError(f"job {job_id} still {answer['status']} after {timeout_s} s")
+    return settled(client, f"{prefix}/status/{job_id}", RUNPOD_PENDING, timeout=timeout_s)
 
 
 def wait_until_running(client, job_id: str) -> None:

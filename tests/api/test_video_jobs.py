@@ -13,6 +13,7 @@ from pycocotools import mask as coco_mask
 
 from sam3_api.main import create_app
 from tests.conftest import dev_settings
+from tests.polling import settled
 from tests.videos import square_box, video_bytes
 
 pytestmark = pytest.mark.timeout(180)
@@ -38,13 +39,7 @@ def submit(client, video: bytes, **fields):
 
 
 def wait_until_finished(client, job_id: str, timeout: float = 90) -> dict:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        job = client.get(f"/video/jobs/{job_id}").json()
-        if job["status"] not in ("queued", "running"):
-            return job
-        time.sleep(0.1)
-    raise AssertionError(f"job {job_id} still {job['status']} after {timeout} s")
+    return settled(client, f"/video/jobs/{job_id}", timeout=timeout, interval=0.1)
 
 
 def frame_lines(client, job_id: str) -> list[dict]:
