@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel
 
-from .openapi_limits import apply_setting_caps
+from .openapi_limits import apply_setting_caps, require_values
 from .state import services_of
 
 DEFS = "#/$defs/"
@@ -155,6 +155,7 @@ def document_contract(app, schema: dict) -> dict:
         components.pop(unused, None)
     shape_forms(schema)
     apply_setting_caps(schema, settings)
+    require_values(schema)
     _drop_unused(components, schema)
     schema.setdefault("servers", [{"url": "/", "description": "This server"}])
     return schema

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from .openapi import json_body_schema
 
-NUMBER = r"-?[0-9]+(\.[0-9]+)?"
+NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?"  # JSON's number grammar: no leading zeros
 BOX = rf"\[{NUMBER}(,{NUMBER}){{3}}\]"
 FORM_BOXES = {"type": "string", "pattern": rf"^\[{BOX}(,{BOX})*\]$",
               "description": "Boxes as JSON in the form field, e.g. [[10,20,200,180]]"}
@@ -17,7 +17,7 @@ TEXT = r'"[ -!#-\[\]-~]*[!#-\[\]-~][ -!#-\[\]-~]*"'  # printable ASCII but " and
 FORM_LISTS = {  # list and object fields of the job forms, which carry them as JSON text
     "texts": {"type": "string", "pattern": rf'^\[{TEXT}(,{TEXT})*\]$',
               "description": 'Concepts as JSON, e.g. ["person"]'},
-    "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":[0-9]{{1,4}},"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
+    "objects": {"type": "string", "pattern": rf'^\[\{{"frame_index":(0|[1-9][0-9]{{0,3}}),"box":\[{NUMBER}(,{NUMBER}){{3}}\]\}}\]$',
                 "description": 'Picked objects as JSON, e.g. [{"frame_index": 0, "box": [10, 20, 200, 180]}] '
                                '(points and labels work too, as in the JSON body)'},
     "annotations": {"type": "string", "pattern": r"^\{.*\}$", "description": "A COCO detection JSON, as text"},
@@ -92,6 +92,8 @@ def _document_hand_read_forms(schema: dict) -> None:
         groups = body["Body_form"].get("allOf", []) + ([{"oneOf": list(file_groups)}] if file_groups else [])
         if groups:
             form["allOf"] = groups
+        if body["Body_form"].get("additionalProperties") is False:  # the model forbids other fields (extra=forbid)
+            form["additionalProperties"] = False
 
 
 def _is_file(field: dict) -> bool:

@@ -1,4 +1,5 @@
-"""List caps that are settings of the running server, stated in /openapi.json.
+"""What request schemas cannot know when their models are defined, written into /openapi.json: list caps that
+are settings of the running server, and one-of members that a null does not meet.
 
 A request model cannot know the settings when it is defined, so its list fields carry a fixed hard cap
 (`max_length`) and a mark naming the setting that the engine checks (`setting_cap("max_prompts")`). When the
@@ -34,3 +35,39 @@ def apply_setting_caps(node: Any, settings) -> None:
                 branch["maxItems"] = min(branch.get("maxItems", cap), cap)
     for value in node.values():
         apply_setting_caps(value, settings)
+
+
+def require_values(node: Any) -> None:
+    """A one-of group's `required` is met by a null as well, while the server reads a null as no value (`{"image_urls":
+    null, "image_dir": ...}` is the image_dir variant): each group member also says its field is not null."""
+    if isinstance(node, list):
+        for item in node:
+            require_values(item)
+        return
+    if not isinstance(node, dict):
+        return
+    properties = node.get("properties")
+    if isinstance(properties, dict):
+        for part in _group_members(node):
+            for name in part["required"]:
+                value = _non_null(properties.get(name))
+                if value is not None:
+                    part.setdefault("properties", {})[name] = value
+    for value in node.values():
+        require_values(value)
+
+
+def _group_members(node: dict) -> list[dict]:
+    """The members of the node's anyOf / oneOf groups (its own, and those nested in its allOf)."""
+    holders = [node, *(part for part in node.get("allOf", ()) if isinstance(part, dict))]
+    return [member for holder in holders for group in ("anyOf", "oneOf") for member in holder.get(group, ())
+            if isinstance(member, dict) and isinstance(member.get("required"), list)]
+
+
+def _non_null(field: Any) -> dict | None:
+    """{"type": ...} of a nullable field's other variants; None for a field that takes no null."""
+    variants = field.get("anyOf", []) if isinstance(field, dict) else []
+    if not any(variant.get("type") == "null" for variant in variants):
+        return None
+    types = sorted({variant["type"] for variant in variants if variant.get("type") not in (None, "null")})
+    return {"type": types[0] if len(types) == 1 else types} if types else None

@@ -72,6 +72,21 @@ def test_operations_with_a_body_declare_the_request_id_header(document):
         assert names.count("X-Request-ID") == 1, operation_id
 
 
+def test_a_one_of_member_is_not_met_by_a_null(document):
+    """{"image_urls": null, "image_dir": "set"} is the image_dir variant: the server reads a null as no value."""
+    body = document["paths"]["/batch/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
+    groups = [part["oneOf"] for part in body["allOf"]]
+    assert {"required": ["image_urls"], "properties": {"image_urls": {"type": "array"}}} in groups[1]
+    assert {"required": ["image_dir"], "properties": {"image_dir": {"type": "string"}}} in groups[1]
+    form = form_of(document, "/batch/jobs")  # a form has no null: its members stay as they were
+    assert {"oneOf": [{"required": ["images"]}, {"required": ["archive"]}]} in form["allOf"]
+
+
+def test_forms_whose_model_forbids_other_fields_say_so(document):
+    for path in ("/video/jobs", "/video/uploads", "/batch/jobs"):
+        assert form_of(document, path)["additionalProperties"] is False, path
+
+
 def _array_of(field: dict) -> dict:
     return next(branch for branch in (field, *field.get("anyOf", ())) if branch.get("type") == "array")
 
