@@ -24,11 +24,16 @@ def operations(document: dict) -> dict[str, dict]:
             for operation in methods.values()}
 
 
-def form_of(document: dict, path: str) -> dict:
-    schema = document["paths"][path]["post"]["requestBody"]["content"]["multipart/form-data"]["schema"]
+def body_of(document: dict, path: str, media_type: str = "application/json") -> dict:
+    """The request body schema of POST `path` in `media_type`, its $ref (if any) resolved."""
+    schema = document["paths"][path]["post"]["requestBody"]["content"][media_type]["schema"]
     if "$ref" in schema:
         schema = document["components"]["schemas"][schema["$ref"].rsplit("/", 1)[1]]
     return schema
+
+
+def form_of(document: dict, path: str) -> dict:
+    return body_of(document, path, "multipart/form-data")
 
 
 def test_every_link_names_an_operation_and_the_parameters_it_takes(document):
@@ -74,8 +79,7 @@ def test_operations_with_a_body_declare_the_request_id_header(document):
 
 def test_a_one_of_member_is_not_met_by_a_null(document):
     """{"image_urls": null, "image_dir": "set"} is the image_dir variant: the server reads a null as no value."""
-    body = document["paths"]["/batch/jobs"]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    groups = [part["oneOf"] for part in body["allOf"]]
+    groups = [part["oneOf"] for part in body_of(document, "/batch/jobs")["allOf"]]
     assert {"required": ["image_urls"], "properties": {"image_urls": {"type": "array"}}} in groups[1]
     assert {"required": ["image_dir"], "properties": {"image_dir": {"type": "string"}}} in groups[1]
     form = form_of(document, "/batch/jobs")  # a form has no null: its members stay as they were
@@ -94,15 +98,10 @@ def _array_of(field: dict) -> dict:
 def test_list_caps_that_are_settings_are_stated_with_the_running_servers_values():
     settings = dev_settings(max_prompts=7, video_max_objects=3, batch_max_images=5)
     capped = TestClient(create_app(settings)).get("/openapi.json").json()
-    json_body = lambda path: capped["paths"][path]["post"]["requestBody"]["content"]["application/json"]["schema"]
-    schemas = capped["components"]["schemas"]
-    box_body = json_body("/segment/box/base64")
-    box_body = schemas[box_body["$ref"].rsplit("/", 1)[1]] if "$ref" in box_body else box_body
-    assert _array_of(box_body["properties"]["boxes"])["maxItems"] == 7
-    video = json_body("/video/jobs")
-    video_object = _array_of(video["properties"]["objects"])
+    assert _array_of(body_of(capped, "/segment/box/base64")["properties"]["boxes"])["maxItems"] == 7
+    video_object = _array_of(body_of(capped, "/video/jobs")["properties"]["objects"])
     assert video_object["maxItems"] == 3 and _array_of(video_object["items"]["properties"]["points"])["maxItems"] == 7
-    assert _array_of(json_body("/batch/jobs")["properties"]["image_urls"])["maxItems"] == 5
+    assert _array_of(body_of(capped, "/batch/jobs")["properties"]["image_urls"])["maxItems"] == 5
     assert "x-max-items-setting" not in str(capped)  # every mark became a maxItems
 
 
@@ -114,7 +113,7 @@ def test_the_box_cap_in_the_document_is_the_one_the_server_enforces():
 
     client = ready_client(max_prompts=2)
     try:
-        box_body = client.get("/openapi.json").json()["components"]["schemas"]["BoxBase64Request"]
+        box_body = body_of(client.get("/openapi.json").json(), "/segment/box/base64")
         cap = _array_of(box_body["properties"]["boxes"])["maxItems"]
         image = base64.b64encode(png_bytes(random_image(32, 32))).decode()
         answers = [client.post("/segment/box/base64", json={"image_base64": image, "boxes": [[1, 1, 20, 20]] * count,
