@@ -8,6 +8,7 @@ each form so a client generator and a fuzzer send what the server takes.
 from __future__ import annotations
 
 from .openapi import json_body_schema
+from .openapi_limits import objects_in
 
 NUMBER = r"-?(0|[1-9][0-9]*)(\.[0-9]+)?"  # JSON's number grammar: no leading zeros
 BOX = rf"\[{NUMBER}(,{NUMBER}){{3}}\]"
@@ -117,15 +118,10 @@ def _resolve(schema: dict, node: dict) -> dict:
     return schema["components"]["schemas"][ref.rsplit("/", 1)[1]] if ref else node
 
 
-def _nest_required_groups(node) -> None:
+def _nest_required_groups(schema: dict) -> None:
     """{"properties", "anyOf": [{"required": ...}]} -> the same anyOf inside allOf: it means the same, and
     client generators read a top-level anyOf as a union of untyped schemas (their body type becomes Any)."""
-    if isinstance(node, list):
-        for item in node:
-            _nest_required_groups(item)
-    elif isinstance(node, dict):
+    for node in objects_in(schema):
         for group in ("anyOf", "oneOf"):
             if "properties" in node and all(set(part) == {"required"} for part in node.get(group, [{}])):
                 node.setdefault("allOf", []).append({group: node.pop(group)})
-        for value in node.values():
-            _nest_required_groups(value)

@@ -9,6 +9,7 @@ generator or a fuzzer reads the same limit the server enforces (SAM3_MAX_PROMPTS
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 MARK = "x-max-items-setting"
@@ -19,42 +20,42 @@ def setting_cap(setting: str, **extra: Any) -> dict[str, Any]:
     return {**extra, MARK: setting}
 
 
-def apply_setting_caps(node: Any, settings) -> None:
-    """Write each marked list's maxItems from `settings` and remove the marks (the document is edited in place)."""
+def objects_in(node: Any) -> Iterator[dict]:
+    """Every JSON object in `node`, each before its children: a caller may edit the one it is given (its
+    children are listed only after it comes back), not the ones above it."""
     if isinstance(node, list):
         for item in node:
-            apply_setting_caps(item, settings)
-        return
-    if not isinstance(node, dict):
-        return
-    setting = node.pop(MARK, None)
-    if setting is not None:
+            yield from objects_in(item)
+    elif isinstance(node, dict):
+        yield node
+        for value in list(node.values()):
+            yield from objects_in(value)
+
+
+def apply_setting_caps(document: dict, settings) -> None:
+    """Write each marked list's maxItems from `settings` and remove the marks (the document is edited in place)."""
+    for node in objects_in(document):
+        setting = node.pop(MARK, None)
+        if setting is None:
+            continue
         cap = int(getattr(settings, setting))
         for branch in (node, *node.get("anyOf", ())):  # `list[X] | None` is anyOf [array, null]
             if isinstance(branch, dict) and branch.get("type") == "array":
                 branch["maxItems"] = min(branch.get("maxItems", cap), cap)
-    for value in node.values():
-        apply_setting_caps(value, settings)
 
 
-def require_values(node: Any) -> None:
+def require_values(document: dict) -> None:
     """A one-of group's `required` is met by a null as well, while the server reads a null as no value (`{"image_urls":
     null, "image_dir": ...}` is the image_dir variant): each group member also says its field is not null."""
-    if isinstance(node, list):
-        for item in node:
-            require_values(item)
-        return
-    if not isinstance(node, dict):
-        return
-    properties = node.get("properties")
-    if isinstance(properties, dict):
+    for node in objects_in(document):
+        properties = node.get("properties")
+        if not isinstance(properties, dict):
+            continue
         for part in _group_members(node):
             for name in part["required"]:
                 value = _non_null(properties.get(name))
                 if value is not None:
                     part.setdefault("properties", {})[name] = value
-    for value in node.values():
-        require_values(value)
 
 
 def _group_members(node: dict) -> list[dict]:
