@@ -26,6 +26,7 @@ def warm_up(runtime) -> float:
     started = time.perf_counter()
     pixels = np.zeros((WARMUP_SIZE, WARMUP_SIZE, 3), np.uint8)
     embedding = runtime.encode(pixels)
+    # Thresholds only shape a result nobody reads (the defaults are serving's to decide, not the engine's).
     runtime.detect(embedding, WARMUP_TEXT, None, None, confidence_threshold=1.0, mask_threshold=0.5, limit=1)
     edge = WARMUP_SIZE / 8
     runtime.decode(embedding, boxes=[[edge, edge, WARMUP_SIZE - edge, WARMUP_SIZE - edge]])

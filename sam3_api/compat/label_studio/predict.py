@@ -43,9 +43,9 @@ class PredictCall:
     async def tasks(self, tasks: list, context: list[dict] | None) -> list[dict]:
         """One prediction per task, in order. As in a batch job, the images of the next SAM3_BATCH_PREFETCH tasks
         are fetched and hashed while the model works; pre-labelling several tasks runs their images through the
-        backbone SAM3_BATCH_BACKBONE_IMAGES at a time (segment.images_per_step), each image's labels share its
+        backbone SAM3_BATCH_BACKBONE_IMAGES at a time (segment.enter_batch_work), each image's labels share its
         backbone run, and the labels' text features are cached across tasks."""
-        step = segment.images_per_step(self.engine, len(tasks), interactive=bool(context))
+        step = segment.enter_batch_work(self.engine, len(tasks), interactive=bool(context))
         loads: list[asyncio.Task | None] = []
         predictions = []
         try:

@@ -33,10 +33,10 @@ async def prepare(engine: Sam3Engine, pixels: np.ndarray) -> PreparedImage:
     return await engine.prepare(pixels)
 
 
-def images_per_step(engine: Sam3Engine, tasks: int, interactive: bool) -> int:
-    """How many tasks' images share a backbone step. Pre-labelling several tasks runs as batch work (in the
-    calling task only); one task (the editor opening it) or a click keeps the shared cache, so the next click
-    on that image costs only the decoder."""
+def enter_batch_work(engine: Sam3Engine, tasks: int, interactive: bool) -> int:
+    """Mark a call that pre-labels several tasks as batch work (BATCH_WORK, in the calling asyncio task only) and
+    return how many of its images share a backbone step; 1, and no mark, for one task (the editor opening it)
+    or a click, which keep the shared cache, so the next click on that image costs only the decoder."""
     if interactive or tasks < 2:
         return 1
     BATCH_WORK.set(True)
