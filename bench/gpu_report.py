@@ -26,6 +26,7 @@ import random
 import subprocess
 import sys
 import time
+import traceback
 from pathlib import Path
 
 import numpy as np
@@ -65,11 +66,13 @@ def parse_args() -> argparse.Namespace:
 
 
 class Budget:
-    """Seconds since the start; sections past the budget are skipped, and named."""
+    """Seconds since the start; sections past the budget are skipped, and named. A section that raises is named
+    in `failed` with its error and the others still run: a GPU is lent for minutes, so one broken figure must
+    not cost the rest of the report."""
 
     def __init__(self, seconds: float, clock=time.monotonic):
         self.clock = clock
-        self.started, self.seconds, self.skipped = clock(), seconds, []
+        self.started, self.seconds, self.skipped, self.failed = clock(), seconds, [], {}
 
     def elapsed(self) -> float:
         return round(self.clock() - self.started, 2)
@@ -78,7 +81,12 @@ class Budget:
         if self.elapsed() > self.seconds:
             self.skipped.append(name)
             return None
-        return section()
+        try:
+            return section()
+        except Exception as error:  # noqa: BLE001 - reported in the JSON, the next section runs
+            traceback.print_exc()
+            self.failed[name] = f"{type(error).__name__}: {error}"[:500]
+            return None
 
 
 def device_name(requested: str) -> str:
@@ -171,7 +179,8 @@ def main() -> None:
         torch.cuda.reset_peak_memory_stats()
     report = {"versions": versions(), "checkpoint_build_s": build_s, **measure(args, model, device, budget)}
     report.update({"peak_gpu_memory_bytes": peak_gpu_memory(device), "frames_per_video_run": args.frames,
-                   "budget_s": args.budget_s, "elapsed_s": budget.elapsed(), "skipped": budget.skipped})
+                   "budget_s": args.budget_s, "elapsed_s": budget.elapsed(), "skipped": budget.skipped,
+                   "failed": budget.failed})
     if args.model == "full":
         report["model"] = "full-size random weights"
     print(json.dumps(report, indent=2))

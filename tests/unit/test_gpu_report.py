@@ -24,7 +24,7 @@ def test_gpu_report_prints_every_figure_on_cpu_with_dev_tiny():
     done = subprocess.run(command, cwd=REPO, capture_output=True, text=True, timeout=540)
     assert done.returncode == 0, done.stderr[-3000:]
     report = json.loads(done.stdout)
-    assert report["skipped"] == [] and report["device"] == "cpu" and report["precision"] in {"fp32", "bf16"}
+    assert report["skipped"] == [] and report["failed"] == {} and report["device"] == "cpu" and report["precision"] in {"fp32", "bf16"}
     assert report["precision_reason"]
     assert set(report["prompts"]) == PROMPT_KINDS
     for kind in PROMPT_KINDS:
@@ -46,3 +46,10 @@ def test_sections_past_the_budget_are_skipped_and_named():
     now[0] = 10.5
     assert budget.run("second", lambda: 2) is None
     assert budget.skipped == ["second"] and budget.elapsed() == 10.5
+
+
+def test_a_failing_section_is_named_with_its_error_and_the_next_one_runs():
+    budget = Budget(10.0, clock=lambda: 0.0)
+    assert budget.run("broken", lambda: 1 / 0) is None
+    assert budget.run("next", lambda: 3) == 3
+    assert budget.failed == {"broken": "ZeroDivisionError: division by zero"} and budget.skipped == []
