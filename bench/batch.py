@@ -115,7 +115,8 @@ def backbone(model: str, device: str, paths: list[Path], steps: list[int], round
 def backbone_timing(runtime, images: list[np.ndarray], steps: list[int], rounds: int) -> dict:
     """Sam3Runtime.encode_many over `images` in steps of B, the B values interleaved in every round (also run by
     bench/gpu_report.py on a lent GPU)."""
-    runtime.encode(images[0])  # warm-up (first-call allocations)
+    for step in steps:  # warm-up: a GPU picks its kernels per batch shape on that shape's first call
+        runtime.encode_many(images[:step])
     seconds = {step: 0.0 for step in steps}
     for _ in range(rounds):
         for step in steps:
