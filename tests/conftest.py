@@ -18,6 +18,7 @@ import torch
 from PIL import Image
 
 from sam3_api.config import Settings
+from sam3_api.engine.bf16_rope import rotate_in_compute_dtype
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.types import AutoParams, Thresholds
 from sam3_api.engine.video import VideoRequest
@@ -127,6 +128,16 @@ def precision(request) -> str:
 def engine_for(request, precision: str) -> Sam3Engine:
     """The shared engine of that precision (fp32: `engine`, bf16: `bf16_engine`)."""
     return request.getfixturevalue("engine" if precision == "fp32" else "bf16_engine")
+
+
+def reference_model(model_class, checkpoint, precision: str):
+    """transformers' model as a parity test's reference. Under bf16 its ViT rotates in bf16, as the engine's
+    does (sam3_api/engine/bf16_rope.py, tested on its own in test_precision.py): on dev-tiny's random weights a
+    tracked mask can flip on that rounding alone, and these tests compare the pipelines, not the rounding."""
+    model = model_class.from_pretrained(str(checkpoint)).eval()
+    if precision == "bf16":
+        rotate_in_compute_dtype(model)
+    return model
 
 
 def autocast_for(precision: str):

@@ -6,8 +6,8 @@
   result for a frame wins, as in our runs);
 - text: Sam3VideoModel + Sam3VideoProcessor (init_video_session, add_text_prompt, propagate_in_video_iterator,
   postprocess_outputs).
-Results: {frame: {object_id: bool mask (H, W)}}. `precision` bf16 runs the model under bf16 autocast (and
-post-processes in fp32, as the engine does).
+Results: {frame: {object_id: bool mask (H, W)}}. `precision` bf16 runs the model under bf16 autocast, with the
+engine's bf16 ViT rotation (conftest.reference_model), and post-processes in fp32, as the engine does.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ import numpy as np
 import torch
 from pycocotools import mask as coco_mask
 from sam3_api.engine.precision import cast_floats
+from tests.conftest import reference_model
 from transformers import Sam3TrackerVideoModel, Sam3TrackerVideoProcessor, Sam3VideoModel, Sam3VideoProcessor
 
 
@@ -24,7 +25,7 @@ def _autocast(precision: str):
 
 
 def reference_objects(checkpoint, frames: list[np.ndarray], prompts, direction: str = "both", precision="fp32"):
-    model = Sam3TrackerVideoModel.from_pretrained(str(checkpoint)).eval()
+    model = reference_model(Sam3TrackerVideoModel, checkpoint, precision)
     processor = Sam3TrackerVideoProcessor.from_pretrained(str(checkpoint))
     session = processor.init_video_session(video=frames, inference_device="cpu")
     height, width = frames[0].shape[:2]
@@ -50,7 +51,7 @@ def reference_objects(checkpoint, frames: list[np.ndarray], prompts, direction: 
 
 
 def reference_concepts(checkpoint, frames: list[np.ndarray], texts: list[str], precision: str = "fp32"):
-    model = Sam3VideoModel.from_pretrained(str(checkpoint)).eval()
+    model = reference_model(Sam3VideoModel, checkpoint, precision)
     processor = Sam3VideoProcessor.from_pretrained(str(checkpoint))
     session = processor.init_video_session(video=frames, inference_device="cpu")
     processor.add_text_prompt(session, texts)

@@ -7,7 +7,8 @@
   CPU bf16 is emulated and slower than fp32, so fp32.
 Under bf16 the matmul weights of the two big encoders (the ViT and the text encoder: 756 of 860 M parameters
 at full size) are stored in bf16 (see bf16_encoder_weights); every other weight stays fp32 and autocast casts
-it per call, and every op autocast keeps in fp32 (norms, softmax, sigmoid) keeps full-precision weights.
+it per call, and every op autocast keeps in fp32 (norms, softmax, sigmoid) keeps full-precision weights. The
+ViT's rotary position embedding is applied in bf16 (bf16_rope.py), where transformers casts to fp32 for it.
 Cached features (the image-embedding cache, a video's frame features) are stored in the compute dtype, so
 under bf16 a cached image costs half the bytes.
 """
@@ -22,6 +23,8 @@ from dataclasses import dataclass
 from typing import Callable
 
 import torch
+
+from .bf16_rope import rotate_in_compute_dtype
 
 log = logging.getLogger(__name__)
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16}
@@ -66,9 +69,11 @@ class Precision:
         return cast_floats(value, self.dtype)
 
     def prepare_weights(self, model: torch.nn.Module) -> None:
-        """Under bf16, the encoders' matmul weights in bf16 (bf16_encoder_weights); nothing under fp32."""
+        """Under bf16, the encoders' matmul weights in bf16 (bf16_encoder_weights) and the ViT's rotary
+        embedding applied in bf16 (bf16_rope); nothing under fp32."""
         if self.name == "bf16":
             bf16_encoder_weights(model)
+            rotate_in_compute_dtype(model.detector_model.vision_encoder)
 
     def decoder_features(self, features: list[torch.Tensor]) -> list[torch.Tensor]:
         """Cached tracker features as the image prompt decoder reads them: in fp32 (see decoder_autocast)."""

@@ -5,7 +5,7 @@ Possible only because generated checkpoints have the hub's layout (tracker weigh
 once): Sam3TrackerModel.from_pretrained reads the tracker, the detector's ViT and the tracker neck from it.
 
 Under both precisions: under bf16 the reference runs under the same bf16 autocast (the tracker's prompt decoder
-in fp32, as the engine runs it). fp32 masks are identical; under bf16 our cached features are stored in bf16
+in fp32 and the ViT's rotation in bf16, as the engine runs them). fp32 masks are identical; under bf16 our cached features are stored in bf16
 between the backbone and the heads (the reference keeps whatever dtype autocast left them in), so masks may
 differ by a few boundary pixels: IoU >= 0.98.
 """
@@ -21,7 +21,7 @@ from transformers import Sam3Model, Sam3Processor, Sam3TrackerModel, Sam3Tracker
 
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.precision import cast_floats
-from tests.conftest import CACHE_DIR, autocast_for, engine_for, limits, random_image
+from tests.conftest import CACHE_DIR, autocast_for, engine_for, limits, random_image, reference_model
 from tests.video_reference import iou
 
 HEIGHT, WIDTH = 90, 130
@@ -40,7 +40,7 @@ def image():
 def tracker_reference(checkpoint, image, precision, **prompt) -> np.ndarray:
     """Sam3TrackerModel's documented two steps: get_image_embeddings, then the prompt decoder on them. Under
     bf16 the embeddings are computed under autocast and the decoder runs in fp32, as in the engine."""
-    model = Sam3TrackerModel.from_pretrained(checkpoint).eval()
+    model = reference_model(Sam3TrackerModel, checkpoint, precision)
     processor = Sam3TrackerProcessor.from_pretrained(checkpoint)
     inputs = processor(images=image, return_tensors="pt", **prompt)
     with torch.inference_mode():
@@ -80,7 +80,7 @@ def test_points_and_box_masks_equal_the_standalone_tracker(request, precision, c
 
 def test_text_masks_equal_sam3_model_and_its_processor(request, precision, checkpoint, image):
     engine = engine_for(request, precision)
-    model = Sam3Model.from_pretrained(checkpoint).eval()
+    model = reference_model(Sam3Model, checkpoint, precision)
     processor = Sam3Processor.from_pretrained(checkpoint)
     inputs = processor(images=image, text="cat", return_tensors="pt")
     with torch.inference_mode(), autocast_for(precision):

@@ -13,9 +13,11 @@ import torch
 from fastapi.testclient import TestClient
 from prometheus_client.parser import text_string_to_metric_families
 from transformers import Sam3VideoModel
+from transformers.models.sam3.modeling_sam3 import Sam3ViTRoPEAttention
 
 from sam3_api.engine import automatic
 from sam3_api.engine import precision as precision_module
+from sam3_api.engine.bf16_rope import rotate_in_compute_dtype
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.precision import Precision, resolve
@@ -191,6 +193,7 @@ def test_bf16_encoder_weights_give_the_same_bits_as_autocast_over_fp32_weights(b
     assert {m.weight.dtype for m in encoders.vision_encoder.modules() if isinstance(m, torch.nn.Linear)} == BF16
     assert encoders.vision_encoder.backbone.layer_norm.weight.dtype == torch.float32, "norms keep fp32 weights"
     reference = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
+    rotate_in_compute_dtype(reference.detector_model.vision_encoder)  # the same rotation: only the weights differ
     pixels = torch.rand(1, 3, *[bf16_engine.runtime.processor.image_processor.size[k] for k in ("height", "width")])
     tokens = bf16_engine.runtime.processor.tokenizer("red cup", padding="max_length", max_length=32, return_tensors="pt")
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -210,3 +213,32 @@ def test_automatic_batches_are_sized_by_the_fp32_features_the_decoder_reads():
     batches = {dtype: automatic.default_batch(SimpleNamespace(tracker=[torch.zeros(s, dtype=dtype) for s in shapes]),
                                               "cpu") for dtype in (torch.float32, torch.bfloat16)}
     assert batches[torch.bfloat16] == batches[torch.float32] == 4
+
+
+def vit_outputs(rotation_in_compute_dtype: bool, autocast: bool, seed: int = 5) -> torch.Tensor:
+    model = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
+    vit, config = model.detector_model.vision_encoder, model.config.detector_config.vision_config.backbone_config
+    if rotation_in_compute_dtype:
+        assert rotate_in_compute_dtype(vit) == config.num_hidden_layers
+    pixels = torch.rand(1, 3, config.image_size, config.image_size, generator=torch.Generator().manual_seed(seed))
+    with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
+        return vit.backbone(pixels).last_hidden_state.float()
+
+
+def test_the_vit_rotation_in_the_compute_dtype_is_transformers_arithmetic_in_fp32_and_close_under_bf16():
+    """bf16_rope re-states Sam3ViTRoPEAttention.forward with the rotation in the query's dtype: in fp32 it must
+    be transformers' own result bit for bit; under bf16 autocast only the rotation's rounding moves it."""
+    assert torch.equal(vit_outputs(True, False), vit_outputs(False, False))
+    ours, theirs, exact = vit_outputs(True, True), vit_outputs(False, True), vit_outputs(False, False)
+    assert not torch.equal(ours, theirs), "under bf16 the rotation must run in bf16"
+    assert ((ours - theirs).norm() / theirs.norm()) < 0.02
+    # no further from fp32 than transformers' own bf16 run, within a margin
+    assert ((ours - exact).norm() / exact.norm()) < 1.5 * ((theirs - exact).norm() / exact.norm()) + 0.005
+
+
+def test_only_the_bf16_engine_rotates_in_bf16(engine, bf16_engine):
+    def attention_types(each):
+        return {type(m).__name__ for m in each.runtime.model.detector_model.vision_encoder.modules()
+                if isinstance(m, Sam3ViTRoPEAttention)}
+    assert attention_types(engine) == {"Sam3ViTRoPEAttention"}
+    assert attention_types(bf16_engine) == {"ComputeDtypeRoPEAttention"}
