@@ -14,6 +14,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import math
+import weakref
 from collections import OrderedDict
 from dataclasses import dataclass
 
@@ -22,12 +23,12 @@ import torch
 from transformers import Sam3Processor, Sam3TrackerProcessor, Sam3VideoModel, Sam3VideoProcessor
 from transformers.models.sam3.modeling_sam3 import Sam3VisionEncoderOutput
 
+from .detections import Detections, instances
 from .precision import Precision, cast_floats
 from .prompts import fit_text
 
 log = logging.getLogger(__name__)
 TEXT_CACHE_ENTRIES = 256
-MASK_CHUNK = 16  # detector masks upsampled to the original size this many at a time
 
 
 @dataclass
@@ -43,40 +44,6 @@ class ImageEmbedding:
         """Bytes owned by this image; the position encodings are shared by all images (see encode)."""
         tensors = [*self.detector.fpn_hidden_states, *self.tracker]
         return sum(t.numel() * t.element_size() for t in tensors)
-
-
-@dataclass
-class Detections:
-    """Detector output for one concept, already at the original image size."""
-
-    masks: torch.Tensor  # (N, H, W) bool
-    boxes: torch.Tensor  # (N, 4) xyxy pixels
-    scores: torch.Tensor  # (N,)
-
-
-def _instances(outputs, confidence_threshold: float, mask_threshold: float, size: tuple[int, int],
-               limit: int | None = None) -> Detections:
-    """Detector output -> kept instances at the original size, best score first (at most `limit` of them).
-
-    The same arithmetic as Sam3Processor.post_process_instance_segmentation (score = sigmoid(logit) x
-    presence, boxes scaled from [0, 1], bilinear resize, sigmoid > mask_threshold), but it upsamples only the
-    kept queries, a chunk at a time, straight to bool: the processor's version materialises every query as
-    float and then int64 at the original size (~0.7 GB for 200 queries on a 640x480 image). With `limit`
-    only the best `limit` are upsampled: a text prompt answers max_masks of the detector's 200 queries.
-    """
-    scores = outputs.pred_logits[0].float().sigmoid() * outputs.presence_logits[0].float().sigmoid()
-    kept = (scores > confidence_threshold).nonzero().flatten()
-    kept = kept[torch.sort(scores[kept], descending=True, stable=True).indices[:limit]]
-    height, width = size
-    scale = torch.tensor([width, height, width, height], dtype=torch.float32, device=scores.device)
-    boxes = outputs.pred_boxes[0][kept].float() * scale
-    logits = outputs.pred_masks[0][kept]
-    masks = torch.zeros((logits.shape[0], height, width), dtype=torch.bool)
-    for start in range(0, logits.shape[0], MASK_CHUNK):
-        chunk = logits[start : start + MASK_CHUNK].float().unsqueeze(0)
-        resized = torch.nn.functional.interpolate(chunk, size=size, mode="bilinear", align_corners=False)[0]
-        masks[start : start + MASK_CHUNK] = (resized.sigmoid() > mask_threshold).cpu()
-    return Detections(masks=masks, boxes=boxes.cpu(), scores=scores[kept].cpu())
 
 
 def pick_device(requested: str) -> torch.device:
@@ -116,6 +83,7 @@ class Sam3Runtime:
         self.device = device
         self._text_cache: OrderedDict[str, object] = OrderedDict()
         self._position_encodings: tuple[torch.Tensor, ...] | None = None
+        self._last_decoded: tuple[weakref.ref | None, list[torch.Tensor]] = (None, [])
 
     @classmethod
     def from_pretrained(cls, source: str, device: torch.device, token: str | None = None,
@@ -236,7 +204,7 @@ class Sam3Runtime:
                 input_boxes=None if boxes is None else boxes.to(self.device),
                 input_boxes_labels=None if labels is None else labels.to(self.device),
             )
-        return _instances(outputs, confidence_threshold, mask_threshold, (height, width), limit)
+        return instances(outputs, confidence_threshold, mask_threshold, (height, width), limit)
 
     @torch.inference_mode()
     def decode(
@@ -266,7 +234,7 @@ class Sam3Runtime:
             value = prompt.get(name)
             return None if value is None else value.to(self.device)
 
-        features = self.precision.decoder_features(embedding.tracker)
+        features = self._decoder_features(embedding)
         with self.precision.decoder_autocast(self.device):
             sparse, dense = tracker.prompt_encoder(
                 input_points=on_device("input_points"),
@@ -283,6 +251,21 @@ class Sam3Runtime:
                 high_resolution_features=features[:-1],
             )
         return low_res_masks[0].float(), iou_scores[0].float()
+
+    def _decoder_features(self, embedding: ImageEmbedding) -> list[torch.Tensor]:
+        """The fp32 features the prompt decoder reads, kept for the last image decoded: clicks come in runs on one
+        image, and under bf16 each would otherwise cast its cached features again (2-5 ms of a ~90 ms click at
+        full size on 2 CPU cores). One image's copy at most (21 MB at full size), dropped with its embedding
+        (evicted from the cache, say)."""
+        last, features = self._last_decoded
+        if last is None or last() is not embedding:
+            features = self.precision.decoder_features(embedding.tracker)
+            self._last_decoded = (weakref.ref(embedding, self._forget_decoded), features)
+        return features
+
+    def _forget_decoded(self, dead: weakref.ref) -> None:
+        if self._last_decoded[0] is dead:
+            self._last_decoded = (None, [])
 
     @torch.inference_mode()
     def upscale(self, low_res_logits: torch.Tensor, original_size: tuple[int, int]) -> torch.Tensor:

@@ -66,7 +66,7 @@ def test_cached_images_share_position_encodings_and_count_only_their_own_bytes(e
 
 def test_detector_postprocessing_matches_the_processors_reference(engine):
     """Our chunked, bool-only post-processing gives exactly what Sam3Processor's gives."""
-    from sam3_api.engine.runtime import _instances
+    from sam3_api.engine.detections import instances
 
     runtime = engine.runtime
     image = random_image(90, 130, seed=41)
@@ -77,7 +77,7 @@ def test_detector_postprocessing_matches_the_processors_reference(engine):
                                                attention_mask=attention_mask)
         reference = runtime.processor.post_process_instance_segmentation(
             outputs, threshold=0.2, mask_threshold=0.4, target_sizes=[(90, 130)])[0]
-        ours = _instances(outputs, 0.2, 0.4, (90, 130))
+        ours = instances(outputs, 0.2, 0.4, (90, 130))
     assert torch.equal(ours.masks, reference["masks"].bool())
     assert torch.allclose(ours.boxes, reference["boxes"]) and torch.allclose(ours.scores, reference["scores"])
 
@@ -111,3 +111,23 @@ def test_answers_never_carry_more_masks_than_the_server_cap():
         assert auto.num_masks == 3 and text.num_masks == 3 and fewer.num_masks == 2
     finally:
         capped.stop()
+
+
+def test_runs_of_clicks_on_one_image_cast_its_features_for_the_decoder_once(bf16_engine, monkeypatch):
+    """Under bf16 the prompt decoder reads fp32 copies of the cached features: the runtime keeps the copy of the
+    last image decoded, makes a new one for another image, and drops it with the image's embedding."""
+    import gc
+
+    from sam3_api.engine.precision import Precision
+
+    runtime, casts, original = bf16_engine.runtime, [], Precision.decoder_features
+    monkeypatch.setattr(Precision, "decoder_features", lambda self, features: casts.append(1) or original(self, features))
+    first, second = runtime.encode(random_image(90, 130, seed=1)), runtime.encode(random_image(90, 130, seed=2))
+    masks = [runtime.decode(first, points=[[[40, 30]]], labels=[[1]])[0] for _ in range(3)]
+    assert len(casts) == 1 and all(torch.equal(masks[0], other) for other in masks[1:])
+    assert all(t.dtype == torch.float32 for t in runtime._last_decoded[1])
+    runtime.decode(second, points=[[[40, 30]]], labels=[[1]])
+    assert len(casts) == 2
+    del second
+    gc.collect()
+    assert runtime._last_decoded == (None, []), "the copy goes with the image it was made for"

@@ -86,7 +86,7 @@ def test_text_masks_equal_sam3_model_and_its_processor(request, precision, check
     with torch.inference_mode(), autocast_for(precision):
         outputs = model(**inputs)
     # The processor thresholds bf16 logits after resizing them in bf16, which loses most of each mask: our
-    # engine post-processes in fp32 (runtime._instances), so the reference does too.
+    # engine post-processes in fp32 (detections.instances), so the reference does too.
     outputs = cast_floats(outputs, torch.float32)
     reference = processor.post_process_instance_segmentation(
         outputs, threshold=0.5, mask_threshold=0.5, target_sizes=inputs["original_sizes"].tolist())[0]
