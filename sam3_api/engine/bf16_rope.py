@@ -4,7 +4,7 @@ transformers' Sam3ViTRoPEAttention casts the query and key to fp32 for the rotat
 (`apply_rotary_pos_emb_2d`). Under bf16 autocast that is four casts of a (windows, heads, tokens, head_dim)
 tensor and the rotation's multiplies and adds in fp32, in each of the 32 layers: measured on one full-size
 image on 2 CPU cores with AMX, the ViT took 6.2 s with the fp32 rotation and 4.9-5.7 s with it in bf16 (one
-process, interleaved), the largest cost in the ViT after its matmuls. The query and key leave the projections
+process, interleaved): the largest avoidable cost profiling found in the ViT. The query and key leave the projections
 in bf16 and enter the attention in bf16 either way; only the rotation's own rounding changes (the ViT's
 output moved by 0.5 % relative, README, Performance). Under fp32 nothing changes: the rotation is the same
 arithmetic, bit for bit (tests/unit/test_precision.py).
@@ -38,7 +38,8 @@ class ComputeDtypeRoPEAttention(Sam3ViTRoPEAttention):
         attention = modeling_sam3.ALL_ATTENTION_FUNCTIONS.get_interface(
             self.config._attn_implementation, modeling_sam3.eager_attention_forward)
         output, weights = attention(self, query, key, value, attention_mask=None,
-                                    dropout=self.attention_dropout if self.training else 0.0, scaling=self.scaling, is_causal=self.is_causal, **kwargs)
+                                    dropout=self.attention_dropout if self.training else 0.0,
+                                    scaling=self.scaling, is_causal=self.is_causal, **kwargs)
         return self.o_proj(output.reshape(batch_size, height, width, -1).contiguous()), weights
 
 

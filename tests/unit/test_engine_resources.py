@@ -121,7 +121,8 @@ def test_runs_of_clicks_on_one_image_cast_its_features_for_the_decoder_once(bf16
     from sam3_api.engine.precision import Precision
 
     runtime, casts, original = bf16_engine.runtime, [], Precision.decoder_features
-    monkeypatch.setattr(Precision, "decoder_features", lambda self, features: casts.append(1) or original(self, features))
+    monkeypatch.setattr(Precision, "decoder_features",
+                        lambda self, features: casts.append(1) or original(self, features))
     first, second = runtime.encode(random_image(90, 130, seed=1)), runtime.encode(random_image(90, 130, seed=2))
     masks = [runtime.decode(first, points=[[[40, 30]]], labels=[[1]])[0] for _ in range(3)]
     assert len(casts) == 1 and all(torch.equal(masks[0], other) for other in masks[1:])

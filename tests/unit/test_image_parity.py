@@ -5,9 +5,9 @@ Possible only because generated checkpoints have the hub's layout (tracker weigh
 once): Sam3TrackerModel.from_pretrained reads the tracker, the detector's ViT and the tracker neck from it.
 
 Under both precisions: under bf16 the reference runs under the same bf16 autocast (the tracker's prompt decoder
-in fp32 and the ViT's rotation in bf16, as the engine runs them). fp32 masks are identical; under bf16 our cached features are stored in bf16
-between the backbone and the heads (the reference keeps whatever dtype autocast left them in), so masks may
-differ by a few boundary pixels: IoU >= 0.98.
+in fp32 and the ViT's rotation in bf16, as the engine runs them). fp32 masks are identical; under bf16 our
+cached features are stored in bf16 between the backbone and the heads (the reference keeps whatever dtype
+autocast left them in), so masks may differ by a few boundary pixels: IoU >= 0.98.
 """
 
 from __future__ import annotations

@@ -193,7 +193,7 @@ def test_bf16_encoder_weights_give_the_same_bits_as_autocast_over_fp32_weights(b
     assert {m.weight.dtype for m in encoders.vision_encoder.modules() if isinstance(m, torch.nn.Linear)} == BF16
     assert encoders.vision_encoder.backbone.layer_norm.weight.dtype == torch.float32, "norms keep fp32 weights"
     reference = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
-    rotate_in_compute_dtype(reference.detector_model.vision_encoder)  # the same rotation: only the weights differ
+    rotate_in_compute_dtype(reference.detector_model.vision_encoder)  # the same rotation: only weights differ
     pixels = torch.rand(1, 3, *[bf16_engine.runtime.processor.image_processor.size[k] for k in ("height", "width")])
     tokens = bf16_engine.runtime.processor.tokenizer("red cup", padding="max_length", max_length=32, return_tensors="pt")
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
