@@ -43,10 +43,11 @@ class ComputeDtypeRoPEAttention(Sam3ViTRoPEAttention):
         return self.o_proj(output.reshape(batch_size, height, width, -1).contiguous()), weights
 
 
-def rotate_in_compute_dtype(vision_encoder: torch.nn.Module) -> int:
-    """Switch every RoPE attention of the ViT to ComputeDtypeRoPEAttention, in place; returns how many."""
+def rotate_in_compute_dtype(model: torch.nn.Module) -> int:
+    """Switch every ViT RoPE attention in `model` (the ViT, or a whole SAM 3 model) to ComputeDtypeRoPEAttention,
+    in place; returns how many."""
     switched = 0
-    for module in vision_encoder.modules():
+    for module in model.modules():
         if type(module) is Sam3ViTRoPEAttention:
             module.__class__ = ComputeDtypeRoPEAttention
             switched += 1

@@ -17,14 +17,15 @@ from transformers.models.sam3.modeling_sam3 import Sam3ViTRoPEAttention
 
 from sam3_api.engine import automatic
 from sam3_api.engine import precision as precision_module
-from sam3_api.engine.bf16_rope import rotate_in_compute_dtype
+from sam3_api.engine.bf16_rope import ComputeDtypeRoPEAttention
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
 from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.precision import Precision, resolve
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt
 from sam3_api.main import create_app
 from sam3_api.serving.defaults import MASK_THRESHOLD
-from tests.conftest import CACHE_DIR, auto_params, dev_settings, limits, random_image, video_request
+from tests.conftest import (CACHE_DIR, auto_params, dev_settings, limits, random_image, reference_model,
+                            video_request)
 from tests.video_reference import moving_square_frames
 
 CPU, CUDA = torch.device("cpu"), torch.device("cuda")
@@ -192,8 +193,7 @@ def test_bf16_encoder_weights_give_the_same_bits_as_autocast_over_fp32_weights(b
     encoders = bf16_engine.runtime.model.detector_model
     assert {m.weight.dtype for m in encoders.vision_encoder.modules() if isinstance(m, torch.nn.Linear)} == BF16
     assert encoders.vision_encoder.backbone.layer_norm.weight.dtype == torch.float32, "norms keep fp32 weights"
-    reference = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
-    rotate_in_compute_dtype(reference.detector_model.vision_encoder)  # the same rotation: only weights differ
+    reference = reference_model(Sam3VideoModel, ensure_dev_checkpoint(CACHE_DIR), "bf16")  # only weights differ
     pixels = torch.rand(1, 3, *[bf16_engine.runtime.processor.image_processor.size[k] for k in ("height", "width")])
     tokens = bf16_engine.runtime.processor.tokenizer("red cup", padding="max_length", max_length=32, return_tensors="pt")
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16):
@@ -216,10 +216,11 @@ def test_automatic_batches_are_sized_by_the_fp32_features_the_decoder_reads():
 
 
 def vit_outputs(rotation_in_compute_dtype: bool, autocast: bool, seed: int = 5) -> torch.Tensor:
-    model = Sam3VideoModel.from_pretrained(str(ensure_dev_checkpoint(CACHE_DIR)), dtype=torch.float32).eval()
+    model = reference_model(Sam3VideoModel, ensure_dev_checkpoint(CACHE_DIR),
+                            "bf16" if rotation_in_compute_dtype else "fp32")
     vit, config = model.detector_model.vision_encoder, model.config.detector_config.vision_config.backbone_config
-    if rotation_in_compute_dtype:
-        assert rotate_in_compute_dtype(vit) == config.num_hidden_layers
+    switched = sum(type(m) is ComputeDtypeRoPEAttention for m in vit.modules())
+    assert switched == (config.num_hidden_layers if rotation_in_compute_dtype else 0)
     pixels = torch.rand(1, 3, config.image_size, config.image_size, generator=torch.Generator().manual_seed(seed))
     with torch.inference_mode(), torch.autocast("cpu", dtype=torch.bfloat16, enabled=autocast):
         return vit.backbone(pixels).last_hidden_state.float()
