@@ -19,7 +19,6 @@ from sam3_api.engine import automatic
 from sam3_api.engine import precision as precision_module
 from sam3_api.engine.bf16_rope import ComputeDtypeRoPEAttention
 from sam3_api.engine.devmodel import ensure_dev_checkpoint
-from sam3_api.engine.engine import Sam3Engine
 from sam3_api.engine.precision import Precision, resolve
 from sam3_api.engine.video import ArrayFrames, ObjectPrompt
 from sam3_api.main import create_app
